@@ -1,0 +1,27 @@
+# The two commands a new user needs: `make demo` and `make test`. Each builds its own virtual environment.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export MASH_HOME ?= $(CURDIR)/var
+
+.PHONY: install demo test postgres clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo
+
+postgres:
+	scripts/ensure-postgres
+
+test: install postgres
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

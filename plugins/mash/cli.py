@@ -1,0 +1,122 @@
+"""The `mash` command: everything the nightly DAG does, runnable by an officer without the scheduler."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+from mash.contracts import agencies
+from mash.home import Home
+
+
+def _store(home: Home):
+    from mash.store import migrate
+    return migrate(home.ensure().db_url())
+
+
+def cmd_db_upgrade(args, home: Home) -> int:
+    _store(home)
+    print(f"store is at the newest schema: {_redacted(home.db_url())}")
+    return 0
+
+
+def cmd_ingest(args, home: Home) -> int:
+    from mash.ingest import ingest_agency
+    engine = _store(home)
+    failed = False
+    for agency in args.agency or agencies():
+        for outcome in ingest_agency(agency, home, engine):
+            print(json.dumps(outcome.as_dict()))
+            failed |= outcome.state == "rejected"
+    return 1 if failed and args.strict else 0
+
+
+def cmd_status(args, home: Home) -> int:
+    from mash.status import batches, render_table
+    rows = batches(_store(home))
+    print(json.dumps(rows, indent=2, default=str) if args.json else render_table(rows))
+    return 0
+
+
+def cmd_synth(args, home: Home) -> int:
+    from mash.synth import generate
+    summary = generate(children=args.children, seed=args.seed, nights=args.nights, out=args.out,
+                       start=args.start, noise=args.noise)
+    print(summary)
+    return 0
+
+
+def cmd_deliver(args, home: Home) -> int:
+    from mash.delivery import deliver
+    for agency, count in deliver(args.night_dir, home.ensure()).items():
+        print(f"{agency}: {count} files delivered to {home.agency_landing(agency)}")
+    return 0
+
+
+def cmd_contracts(args, home: Home) -> int:
+    from mash.contracts.reference import render, update_document
+    if args.write:
+        args.write.write_text(update_document(args.write.read_text(encoding="utf-8")), encoding="utf-8")
+        print(f"updated {args.write}")
+    else:
+        print(render())
+    return 0
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="mash", description=__doc__)
+    top.add_argument("-v", "--verbose", action="store_true", help="log what happens (counts and ids only)")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the hub's store").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="create or migrate the store to the newest schema").set_defaults(func=cmd_db_upgrade)
+
+    ingest = sub.add_parser("ingest", help="ingest every complete drop waiting in the landing zone")
+    ingest.add_argument("--agency", action="append", choices=agencies(), help="only this agency (repeatable)")
+    ingest.add_argument("--strict", action="store_true", help="exit 1 if any drop was rejected")
+    ingest.set_defaults(func=cmd_ingest)
+
+    status = sub.add_parser("status", help="list every batch with its state and row counts")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+
+    synth = sub.add_parser("synth", help="generate realistic synthetic nightly drops for every agency")
+    synth.add_argument("--children", type=int, required=True)
+    synth.add_argument("--seed", type=int, default=1)
+    synth.add_argument("--nights", type=int, default=1)
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--start", type=date.fromisoformat, default=date(2026, 11, 2),
+                       help="extract date of the first night (YYYY-MM-DD)")
+    synth.add_argument("--noise", choices=["default", "high"], default="default")
+    synth.set_defaults(func=cmd_synth)
+
+    deliver = sub.add_parser("deliver", help="act as the agencies: drop a generated night into the landing zone")
+    deliver.add_argument("night_dir", type=Path)
+    deliver.set_defaults(func=cmd_deliver)
+
+    reference = sub.add_parser("contracts", help="print the agency data contracts as Markdown")
+    reference.add_argument("--write", type=Path, metavar="DOC", help="refresh the generated part of DOC in place")
+    reference.set_defaults(func=cmd_contracts)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return args.func(args, Home.from_env())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

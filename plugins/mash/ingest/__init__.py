@@ -1,0 +1,256 @@
+"""Ingestion of agency drops: find complete drops, verify them, archive every file, load or quarantine every row.
+
+One drop becomes one batch, ``<agency>-<YYYYMMDD>-<first 8 hex of the manifest's SHA-256>``, so the same drop
+always gets the same id and a rerun finds the work already done. A batch is loaded in one transaction: either all
+of its rows are loaded or quarantined, or the drop is rejected with a reason naming the file, row or column and
+nothing of it is loaded (the agency's last good batch stays current). Files are removed from the landing zone only
+once their bytes are in the archive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from mash.archive import archive_file
+from mash.contracts import ENCODINGS, Contract, contracts
+from mash.home import Home
+from mash.ingest.parse import HeaderError, parse_file
+from mash.landing import MANIFEST_SUFFIX, Manifest, ManifestError, read_manifest, sha256_of, waiting_manifests
+from mash.store.schema import archived_file, batch, batch_file, feed_tables, quarantine
+
+log = logging.getLogger(__name__)
+
+
+class IngestFailed(RuntimeError):
+    """An unexpected failure while ingesting a drop; names the drop and the error type only."""
+
+
+class DropRejected(Exception):
+    """The drop breaks the landing protocol or its contract; the message is safe to show (no personal data)."""
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What one drop came to: ids and counts only, safe for logs and XCom."""
+    batch_id: str
+    agency: str
+    state: str
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    reason: str | None = None
+    note: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def ingest_agency(agency: str, home: Home, engine: Engine) -> list[BatchOutcome]:
+    """Ingest every complete drop waiting in the agency's landing folder, oldest first."""
+    contract = contracts()[agency]
+    outcomes = []
+    for path in waiting_manifests(home.agency_landing(agency)):
+        try:
+            outcomes.append(ingest_drop(path, contract, home, engine))
+        except Exception as exc:
+            # The message of an unexpected error may quote a value from the file: only its type leaves here.
+            log.error("%s: drop %s failed with %s; its files stay in the landing zone for a rerun", agency,
+                      path.name, exc.__class__.__name__)
+            raise IngestFailed(f"{agency}: drop {path.name} failed with {exc.__class__.__name__} "
+                               f"(run `mash ingest --agency {agency}` with MASH_DEBUG=1 to see why)") from (
+                exc if os.environ.get("MASH_DEBUG") else None)
+    if not outcomes:
+        log.info("%s: no drop waiting", agency)
+    return outcomes
+
+
+def ingest_drop(manifest_path: Path, contract: Contract, home: Home, engine: Engine) -> BatchOutcome:
+    now = datetime.now(timezone.utc)
+    try:
+        manifest = read_manifest(manifest_path, contract.agency)
+    except ManifestError as exc:
+        return _reject_unreadable_manifest(manifest_path, contract.agency, str(exc), home, engine, now)
+    batch_id = f"{manifest.drop_name}-{manifest.sha256[:8]}"
+    with engine.connect() as conn:
+        known = conn.execute(select(batch).where(batch.c.batch_id == batch_id)).mappings().first()
+    if known and known["state"] == "loaded":
+        log.info("%s: drop already ingested as %s; clearing the landing zone", contract.agency, batch_id)
+        _clear_landing(manifest, engine)
+        return _outcome(known, note="already ingested")
+
+    base = dict(batch_id=batch_id, agency=contract.agency, drop_name=manifest.drop_name,
+                extract_date=manifest.extract_date, manifest_sha256=manifest.sha256, received_at=now)
+    missing = [f.name for f in manifest.files if not (manifest_path.parent / f.name).is_file()]
+    if missing:
+        reason = f"waiting for {missing[0]}, listed in the manifest but not yet in the landing folder"
+        with engine.begin() as conn:
+            _write_batch(conn, {**base, "state": "waiting", "reason": reason})
+        log.warning("%s: drop %s is incomplete: %s", contract.agency, batch_id, reason)
+        return BatchOutcome(batch_id, contract.agency, "waiting", reason=reason)
+
+    archived = {f.name: archive_file(manifest_path.parent / f.name, home.archive) for f in manifest.files}
+    archived[manifest_path.name] = archive_file(manifest_path, home.archive)
+    try:
+        _verify(manifest, archived, contract)
+        with engine.begin() as conn:
+            _record_archive(conn, archived, now)
+            outcome = _load(conn, manifest, archived, contract, base)
+    except (DropRejected, HeaderError) as exc:
+        outcome = BatchOutcome(batch_id, contract.agency, "rejected", reason=str(exc))
+        with engine.begin() as conn:
+            _record_archive(conn, archived, now)
+            _write_batch(conn, {**base, "state": "rejected", "reason": outcome.reason,
+                                "finished_at": datetime.now(timezone.utc)})
+            _write_files(conn, batch_id, manifest, archived, contract, counts={})
+        log.warning("%s: drop %s rejected: %s", contract.agency, batch_id, outcome.reason)
+    else:
+        log.info("%s: batch %s loaded: %d rows in, %d loaded, %d quarantined", contract.agency, batch_id,
+                 outcome.rows_in, outcome.rows_loaded, outcome.rows_quarantined)
+    _clear_landing(manifest, engine)
+    return outcome
+
+
+def _verify(manifest: Manifest, archived: dict, contract: Contract) -> None:
+    expected = {spec.name for spec in contract.files}
+    seen = set()
+    for entry in manifest.files:
+        if entry.contract_file not in expected:
+            raise DropRejected(f"{entry.name}: {entry.contract_file!r} is not a file of the {contract.agency} "
+                               f"contract (expected one of {sorted(expected)})")
+        if entry.contract_file in seen:
+            raise DropRejected(f"{entry.name}: a second {entry.contract_file!r} file in one drop")
+        seen.add(entry.contract_file)
+        if (entry.encoding or contract.encoding) not in ENCODINGS:
+            raise DropRejected(f"{entry.name}: encoding {entry.encoding!r} is not one of {sorted(ENCODINGS)}")
+        if archived[entry.name][0] != entry.sha256:
+            raise DropRejected(f"{entry.name}: SHA-256 does not match the manifest (the file is damaged or "
+                               f"changed after the manifest was written)")
+    if missing := sorted(expected - seen):
+        raise DropRejected(f"{manifest.path.name}: the drop has no {missing[0]!r} file")
+
+
+def _load(conn: Connection, manifest: Manifest, archived: dict, contract: Contract, base: dict) -> BatchOutcome:
+    batch_id = base["batch_id"]
+    _write_batch(conn, {**base, "state": "loaded"})
+    counts, reused = {}, []
+    for entry in manifest.files:
+        sha = archived[entry.name][0]
+        prior = conn.execute(
+            select(batch_file.c.rows_batch_id, batch_file.c.rows_in, batch_file.c.rows_loaded,
+                   batch_file.c.rows_quarantined)
+            .join(batch, batch.c.batch_id == batch_file.c.batch_id)
+            .where(batch_file.c.sha256 == sha, batch_file.c.contract_file == entry.contract_file,
+                   batch_file.c.rows_batch_id == batch_file.c.batch_id,   # the batch that loaded the rows
+                   batch.c.agency == contract.agency, batch.c.state == "loaded", batch.c.batch_id != batch_id)
+        ).first()
+        if prior:
+            _check_count(entry, prior.rows_in)
+            counts[entry.name] = (prior.rows_batch_id, 0, 0, 0)
+            reused.append(prior.rows_batch_id)
+            continue
+        counts[entry.name] = (batch_id, *_load_file(conn, entry, manifest, contract, batch_id))
+    rows_in, rows_loaded, rows_quarantined = (sum(c[i] for c in counts.values()) for i in (1, 2, 3))
+    note = None
+    if reused:
+        note = (f"{len(reused)} of {len(manifest.files)} files identical to ones already loaded "
+                f"(batch {reused[0]}): not loaded again")
+    conn.execute(update(batch).where(batch.c.batch_id == batch_id).values(
+        rows_in=rows_in, rows_loaded=rows_loaded, rows_quarantined=rows_quarantined, note=note,
+        finished_at=datetime.now(timezone.utc)))
+    _write_files(conn, batch_id, manifest, archived, contract, counts)
+    return BatchOutcome(batch_id, contract.agency, "loaded", rows_in, rows_loaded, rows_quarantined, note=note)
+
+
+def _load_file(conn: Connection, entry, manifest: Manifest, contract: Contract, batch_id: str):
+    spec = contract.file(entry.contract_file)
+    table = feed_tables[(contract.agency, spec.name)]
+    path = manifest.path.parent / entry.name
+    rows_in = rows_loaded = rows_quarantined = 0
+    for chunk in parse_file(path, spec, contract, entry.encoding or contract.encoding):
+        if chunk.rows:
+            keys = ["batch_id", *chunk.columns]
+            conn.execute(insert(table), [dict(zip(keys, (batch_id, *row))) for row in chunk.rows])
+        if chunk.problems:
+            conn.execute(insert(quarantine), [
+                dict(batch_id=batch_id, contract_file=spec.name, row_number=p.row_number, column_name=p.column,
+                     reason=p.reason, detail=p.detail) for p in chunk.problems])
+        rows_in += chunk.rows_in
+        rows_loaded += len(chunk.rows)
+        rows_quarantined += chunk.rows_quarantined
+    _check_count(entry, rows_in)
+    if rows_in != rows_loaded + rows_quarantined:
+        raise RuntimeError(f"{entry.name}: row conservation broken ({rows_in} in, {rows_loaded} loaded, "
+                           f"{rows_quarantined} quarantined)")
+    return rows_in, rows_loaded, rows_quarantined
+
+
+def _check_count(entry, rows_in: int) -> None:
+    if rows_in != entry.rows:
+        raise DropRejected(f"{entry.name}: the manifest says {entry.rows} records, the file holds {rows_in} "
+                           f"(truncated or changed after the manifest was written)")
+
+
+def _write_batch(conn: Connection, values: dict) -> None:
+    """Record the batch, replacing an earlier waiting or rejected attempt at the same drop (a redelivery)."""
+    earlier = (batch.c.batch_id == values["batch_id"]) & batch.c.state.in_(("waiting", "rejected"))
+    conn.execute(delete(batch_file).where(batch_file.c.batch_id.in_(select(batch.c.batch_id).where(earlier))))
+    conn.execute(delete(batch).where(earlier))
+    conn.execute(insert(batch).values(**values))
+
+
+def _write_files(conn: Connection, batch_id: str, manifest: Manifest, archived: dict, contract: Contract,
+                 counts: dict) -> None:
+    rows = []
+    for entry in manifest.files:
+        rows_batch_id, rows_in, rows_loaded, rows_quarantined = counts.get(entry.name, (None, 0, 0, 0))
+        rows.append(dict(batch_id=batch_id, file_name=entry.name, contract_file=entry.contract_file,
+                         sha256=archived[entry.name][0], encoding=entry.encoding or contract.encoding,
+                         rows_declared=entry.rows, rows_batch_id=rows_batch_id, rows_in=rows_in,
+                         rows_loaded=rows_loaded, rows_quarantined=rows_quarantined))
+    conn.execute(insert(batch_file), rows)
+
+
+def _record_archive(conn: Connection, archived: dict, now: datetime) -> None:
+    for name, (sha, size, rel) in archived.items():
+        if conn.execute(select(archived_file.c.sha256).where(archived_file.c.sha256 == sha)).first() is None:
+            conn.execute(insert(archived_file).values(sha256=sha, size_bytes=size, archive_path=str(rel),
+                                                      first_name=name, first_seen_at=now))
+
+
+def _reject_unreadable_manifest(path: Path, agency: str, reason: str, home: Home, engine: Engine,
+                                now: datetime) -> BatchOutcome:
+    sha, size, rel = archive_file(path, home.archive)
+    drop_name = path.name[: -len(MANIFEST_SUFFIX)]
+    batch_id = f"{drop_name}-{sha[:8]}"
+    with engine.begin() as conn:
+        known = conn.execute(select(batch).where(batch.c.batch_id == batch_id)).mappings().first()
+        if known is None:
+            _record_archive(conn, {path.name: (sha, size, rel)}, now)
+            _write_batch(conn, dict(batch_id=batch_id, agency=agency, drop_name=drop_name, manifest_sha256=sha,
+                                    received_at=now, finished_at=now, state="rejected", reason=reason))
+    path.unlink()
+    log.warning("%s: drop %s rejected: %s", agency, batch_id, reason)
+    return BatchOutcome(batch_id, agency, "rejected", reason=reason)
+
+
+def _clear_landing(manifest: Manifest, engine: Engine) -> None:
+    """Remove the drop's files from the landing zone, but only those whose bytes are in the archive."""
+    with engine.connect() as conn:
+        for entry in manifest.files:
+            path = manifest.path.parent / entry.name
+            if path.is_file():
+                sha = sha256_of(path)
+                if conn.execute(select(archived_file.c.sha256).where(archived_file.c.sha256 == sha)).first():
+                    path.unlink()
+    manifest.path.unlink(missing_ok=True)
+
+
+def _outcome(row, note: str | None = None) -> BatchOutcome:
+    return BatchOutcome(row["batch_id"], row["agency"], row["state"], row["rows_in"], row["rows_loaded"],
+                        row["rows_quarantined"], row["reason"], note or row["note"])

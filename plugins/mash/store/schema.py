@@ -1,0 +1,93 @@
+"""The store's tables: the ingestion ledger (batches, files, archive, quarantine) and one table per contract file.
+
+Feed tables are derived from the contracts, so a contract change shows up as a difference between this metadata
+and the migrations in sql/migrations, which a test checks.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData,
+                        String, Table, Text)
+
+from mash.contracts import contracts
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+})
+
+BATCH_STATES = ("waiting", "loaded", "rejected")
+
+batch = Table(
+    "batch", metadata,
+    Column("batch_id", String(80), primary_key=True),
+    Column("agency", String(40), nullable=False, index=True),
+    Column("drop_name", String(200), nullable=False),
+    Column("extract_date", Date),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("rows_in", BigInteger, nullable=False, default=0),
+    Column("rows_loaded", BigInteger, nullable=False, default=0),
+    Column("rows_quarantined", BigInteger, nullable=False, default=0),
+    Column("reason", Text, doc="why the drop was rejected or is waiting; names files, rows and columns only"),
+    Column("note", Text, doc="anything else an officer should know, e.g. files reused from an earlier batch"),
+)
+
+archived_file = Table(
+    "archived_file", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("archive_path", Text, nullable=False, doc="relative to MASH_HOME/archive"),
+    Column("first_name", Text, nullable=False),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+)
+
+batch_file = Table(
+    "batch_file", metadata,
+    Column("batch_id", String(80), ForeignKey("batch.batch_id"), primary_key=True),
+    Column("file_name", String(255), primary_key=True),
+    Column("contract_file", String(80), nullable=False),
+    Column("sha256", String(64), ForeignKey("archived_file.sha256")),
+    Column("encoding", String(20)),
+    Column("rows_declared", BigInteger),
+    Column("rows_in", BigInteger, nullable=False, default=0),
+    Column("rows_loaded", BigInteger, nullable=False, default=0),
+    Column("rows_quarantined", BigInteger, nullable=False, default=0),
+    Column("rows_batch_id", String(80), doc="the batch whose rows hold this content (itself unless reused)"),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("batch_id", String(80), ForeignKey("batch.batch_id"), primary_key=True),
+    Column("contract_file", String(80), primary_key=True),
+    Column("row_number", BigInteger, primary_key=True, doc="as a spreadsheet counts: the header is row 1"),
+    Column("column_name", String(80), primary_key=True, doc="'*' for a problem with the whole row"),
+    Column("reason", String(40), nullable=False),
+    Column("detail", Text, nullable=False, doc="never the value itself"),
+)
+
+SQL_TYPES = {
+    "string": Text, "code": String(40), "codes": Text, "integer": BigInteger,
+    "date": Date, "datetime": DateTime, "boolean": Boolean,
+}
+
+
+def _feed_table(name: str, columns) -> Table:
+    return Table(
+        name, metadata,
+        Column("batch_id", String(80), ForeignKey("batch.batch_id"), primary_key=True),
+        Column("row_number", BigInteger, primary_key=True),
+        *(Column(col.name, SQL_TYPES[col.type], comment=col.description or None) for col in columns),
+    )
+
+
+feed_tables: dict[tuple[str, str], Table] = {
+    (agency, spec.name): _feed_table(contract.table_name(spec.name), spec.columns)
+    for agency, contract in contracts().items()
+    for spec in contract.files
+}
+
+Index("ix_batch_file_sha256", batch_file.c.sha256)

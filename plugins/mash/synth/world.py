@@ -1,0 +1,43 @@
+"""The shared state of one synthetic run: the seeded random source, the population, the calendar and the noise."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date
+
+from .dates import WorkingDays
+from .noise import Noise
+from .population import Population, data, poisson
+from .workforce import Workforce
+
+LOOKBACK_DAYS = 730
+HISTORY_DAYS = 3 * 365     # social care cases can have started before the lookback window
+
+
+@dataclass
+class World:
+    rng: random.Random
+    start: int            # the first night's extract date
+    last_day: int         # the last day whose events any night's extract holds (the last extract date - 1)
+    window_start: int     # the first day of the first night's lookback window
+    first_day: int        # the first simulated day
+    population: Population
+    noise: Noise
+    working: WorkingDays
+    workforce: Workforce
+    places: dict
+
+    @classmethod
+    def create(cls, children: int, seed: int, nights: int, start: date, noise: str) -> "World":
+        rng = random.Random(seed)
+        first = start.toordinal()
+        last_day = first + nights - 2
+        first_day = first - HISTORY_DAYS
+        population = Population(rng, children, first, first_day, last_day)
+        working = WorkingDays(date.fromordinal(first_day).year, date.fromordinal(last_day).year + 3)
+        return cls(rng, first, last_day, first - LOOKBACK_DAYS, first_day, population, Noise(rng, noise), working,
+                   Workforce(rng, population), data("places"))
+
+    def poisson(self, mean: float) -> int:
+        return poisson(self.rng, mean)

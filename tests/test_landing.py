@@ -1,0 +1,185 @@
+"""The landing protocol on SQLite and PostgreSQL: manifests, waiting drops, redelivery, file reuse and the archive."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from mash.contracts import agencies
+from mash.ingest import ingest_agency
+from mash.store import migrate
+from mash.store.schema import archived_file, batch, batch_file, feed_tables
+from tests.drops import CORPUS, archived_bytes, dump, feed_count, land, seal
+
+GOOD = CORPUS / "utf8_with_bom" / "health"          # a clean health drop: 2 persons, 3 events
+NEW_EVENT = b"E5004,H1005,2024-02-28,GP,Chapel Allerton Surgery,Dr Ian Moss,GP,ian.moss@nhs.example,0113 496 0004,Bruising\n"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, home, monkeypatch):
+    """The migrated store on each backend; MASH_DB_URL points at PostgreSQL for the postgresql run."""
+    if request.param == "sqlite":
+        return migrate(home.db_url())
+    url = request.getfixturevalue("pg_url")
+    monkeypatch.setenv("MASH_DB_URL", url)
+    return migrate(url)
+
+
+def _drop(home, day: int, extra_events: bytes = b"") -> dict[str, bytes]:
+    """Land the good health drop (events with ``extra_events`` appended), sealed for 2024-03-<day>."""
+    landing = home.agency_landing("health")
+    land(GOOD, landing)
+    if extra_events:
+        (landing / "events.csv").write_bytes((GOOD / "events.csv").read_bytes() + extra_events)
+    seal(landing, "health", date(2024, 3, day))
+    return {p.name: p.read_bytes() for p in landing.iterdir()}
+
+
+def _batches(engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(batch).order_by(batch.c.batch_id)).mappings()]
+
+
+def _files(engine, batch_id: str) -> dict[str, dict]:
+    with engine.connect() as conn:
+        return {r["contract_file"]: dict(r) for r in conn.execute(
+            select(batch_file).where(batch_file.c.batch_id == batch_id)).mappings()}
+
+
+def _archive_listing(home) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in home.archive.rglob("*") if p.is_file()}
+
+
+def test_files_without_a_manifest_are_left_alone(store, home):
+    landing = home.agency_landing("health")
+    dropped = land(GOOD, landing)
+    assert ingest_agency("health", home, store) == []
+    assert {p.name: p.read_bytes() for p in landing.iterdir()} == dropped
+    assert _batches(store) == []
+    assert _archive_listing(home) == {}
+
+
+def test_a_drop_waits_for_a_missing_file_then_loads_under_the_same_batch(store, home, tmp_path):
+    landing = home.agency_landing("health")
+    _drop(home, 1)
+    shutil.move(landing / "events.csv", tmp_path / "events.csv")
+
+    for _ in range(2):                                  # still waiting on a second run, and still one batch
+        [waiting] = ingest_agency("health", home, store)
+        assert waiting.state == "waiting"
+        assert [(b["batch_id"], b["state"], b["reason"]) for b in _batches(store)] == [
+            (waiting.batch_id, "waiting",
+             "waiting for events.csv, listed in the manifest but not yet in the landing folder")]
+        assert sorted(p.name for p in landing.iterdir()) == ["health-20240301.manifest.json", "persons.csv"]
+        assert feed_count(store, "health", waiting.batch_id) == 0
+
+    shutil.move(tmp_path / "events.csv", landing / "events.csv")
+    [loaded] = ingest_agency("health", home, store)
+    assert (loaded.batch_id, loaded.state, loaded.rows_in, loaded.rows_loaded) == (waiting.batch_id, "loaded", 5, 5)
+    assert [(b["batch_id"], b["state"], b["reason"]) for b in _batches(store)] == [(waiting.batch_id, "loaded", None)]
+    assert feed_count(store, "health", loaded.batch_id) == 5
+    assert list(landing.iterdir()) == []
+
+
+def test_an_empty_optional_value_is_stored_as_null(store, home):
+    _drop(home, 1)
+    [loaded] = ingest_agency("health", home, store)
+    persons = feed_tables[("health", "persons")]
+    with store.connect() as conn:
+        assert conn.execute(select(persons.c.patient_id, persons.c.nhs_number).where(
+            persons.c.batch_id == loaded.batch_id).order_by(persons.c.row_number)).all() == [
+            ("H1001", "9434765919"), ("H1005", None)]
+
+
+def test_the_same_drop_delivered_twice_is_ingested_once(store, home):
+    dropped = _drop(home, 1)
+    [first] = ingest_agency("health", home, store)
+    assert first.state == "loaded"
+    before = dump(store)
+
+    landing = home.agency_landing("health")
+    for name, data in dropped.items():
+        (landing / name).write_bytes(data)
+    [again] = ingest_agency("health", home, store)
+    assert (again.batch_id, again.state, again.note) == (first.batch_id, "loaded", "already ingested")
+    assert dump(store) == before
+    assert feed_count(store, "health", first.batch_id) == 5
+    assert list(landing.iterdir()) == []
+
+
+def test_an_identical_file_in_a_later_drop_is_reused_not_reloaded(store, home):
+    persons, events = feed_tables[("health", "persons")], feed_tables[("health", "events")]
+    _drop(home, 1)
+    [first] = ingest_agency("health", home, store)
+    _drop(home, 2, extra_events=NEW_EVENT)
+    [second] = ingest_agency("health", home, store)
+    _drop(home, 3, extra_events=NEW_EVENT + NEW_EVENT.replace(b"E5004", b"E5005"))
+    [third] = ingest_agency("health", home, store)
+
+    assert [o.state for o in (first, second, third)] == ["loaded"] * 3
+    assert (second.rows_in, second.rows_loaded, third.rows_in, third.rows_loaded) == (4, 4, 5, 5)
+    assert second.note == f"1 of 2 files identical to ones already loaded (batch {first.batch_id}): not loaded again"
+    for later, events_in in ((second, 4), (third, 5)):
+        files = _files(store, later.batch_id)
+        assert {k: (f["rows_batch_id"], f["rows_in"], f["rows_declared"]) for k, f in files.items()} == {
+            "persons": (first.batch_id, 0, 2), "events": (later.batch_id, events_in, events_in)}
+        assert files["persons"]["sha256"] == _files(store, first.batch_id)["persons"]["sha256"]
+    with store.connect() as conn:
+        per_batch = dict(conn.execute(select(persons.c.batch_id, func.count()).group_by(persons.c.batch_id)).all())
+        assert per_batch == {first.batch_id: 2}
+        per_batch = dict(conn.execute(select(events.c.batch_id, func.count()).group_by(events.c.batch_id)).all())
+        assert per_batch == {first.batch_id: 3, second.batch_id: 4, third.batch_id: 5}
+
+
+def test_the_archive_is_content_addressed_and_keeps_the_dropped_bytes(store, home):
+    drops = [_drop(home, 1)]
+    ingest_agency("health", home, store)
+    drops.append(_drop(home, 2, extra_events=NEW_EVENT))
+    ingest_agency("health", home, store)
+
+    assert drops[0]["persons.csv"] == drops[1]["persons.csv"]
+    by_sha = {hashlib.sha256(data).hexdigest(): data for drop in drops for data in drop.values()}
+    assert len(by_sha) == 5                            # persons once, two events, two manifests
+    assert sorted(_archive_listing(home)) == sorted(by_sha)
+    for sha, data in by_sha.items():
+        assert archived_bytes(home.archive, sha) == data
+    with store.connect() as conn:
+        rows = {r.sha256: r for r in conn.execute(select(archived_file))}
+    assert set(rows) == set(by_sha)
+    assert all(rows[sha].size_bytes == len(data) for sha, data in by_sha.items())
+
+
+def test_rerunning_with_an_empty_landing_zone_changes_nothing(store, home):
+    _drop(home, 1)
+    ingest_agency("health", home, store)
+    consent = home.agency_landing("consent")
+    land(CORPUS / "missing_required_field" / "consent", consent)
+    seal(consent, "consent")
+    ingest_agency("consent", home, store)
+    tables, archive = dump(store), _archive_listing(home)
+    assert len(tables["batch"]) == 2 and len(tables["quarantine"]) == 1
+
+    for agency in agencies():
+        assert ingest_agency(agency, home, store) == []
+    assert dump(store) == tables
+    assert _archive_listing(home) == archive
+
+
+def test_a_drop_rejected_for_a_damaged_file_loads_when_the_intact_file_is_redelivered(store, home):
+    """An agency's only fix for a file damaged in transfer is to send it again; the manifest is the same."""
+    dropped = _drop(home, 1)
+    landing = home.agency_landing("health")
+    (landing / "persons.csv").write_bytes(dropped["persons.csv"][:-20])       # cut short in transfer
+    [rejected] = ingest_agency("health", home, store)
+    assert rejected.state == "rejected"
+
+    for name, data in dropped.items():                  # the agency sends the drop again, intact
+        (landing / name).write_bytes(data)
+    [redelivered] = ingest_agency("health", home, store)
+    assert redelivered.state == "loaded"
+    assert feed_count(store, "health", redelivered.batch_id) == 5
+    assert list(landing.iterdir()) == []
