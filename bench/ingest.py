@@ -24,7 +24,6 @@ Usage (from the repository root)
     .venv/bin/python bench/ingest.py --db-url postgresql+psycopg://mash@127.0.0.1:5432/postgres
     .venv/bin/python bench/ingest.py --throwaway-postgres --runs 1   # starts and stops a server (tests/postgres.py)
     .venv/bin/python bench/ingest.py --runs 1 --profile /tmp/ingest.prof   # cProfile one run, print hot spots
-    .venv/bin/python bench/ingest.py --phases            # also a table of wall time per ingest step
 
 ``--db-url`` names a PostgreSQL server and a database the user may connect to; the script creates (and drops
 afterwards) one database ``mash_bench_<pid>_<n>`` per run, so the user needs CREATEDB. Output is a markdown table
@@ -198,69 +197,7 @@ def generate(directory: Path, events: int, seed: int = 20250314) -> dict:
 # One run, in its own process
 # --------------------------------------------------------------------------------------------------------------
 
-class Phases:
-    """Wall time spent in the ingest's main steps, by wrapping a handful of functions (a few hundred calls in all,
-    so the overhead is negligible, unlike cProfile's). Steps nest: 'typing' is part of 'parse'."""
-
-    ORDER = ["archive: copy + SHA-256 + fsync (archive_file)",
-             "parse: csv.reader loop + typing (parse_file)",
-             "  of which: decode check (decodes_cleanly)",
-             "  of which: typing (_typed_chunk)",
-             "to_dict('records') (DataFrame.to_dict)",
-             "SQL: compile + bind + executemany (Connection.execute)",
-             "SQL: commit (Connection._commit_impl)",
-             "clear landing: re-hash (sha256_of)"]
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-
-    def _add(self, name: str, since: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - since
-
-    def wrap(self, owner, attribute: str, name: str) -> None:
-        original = getattr(owner, attribute)
-
-        def timed(*args, **kwargs):
-            since = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self._add(name, since)
-        setattr(owner, attribute, timed)
-
-    def wrap_generator(self, owner, attribute: str, name: str) -> None:
-        original = getattr(owner, attribute)
-
-        def timed(*args, **kwargs):
-            iterator = original(*args, **kwargs)
-            while True:
-                since = time.perf_counter()
-                try:
-                    item = next(iterator)
-                except StopIteration:
-                    self._add(name, since)
-                    return
-                self._add(name, since)
-                yield item
-        setattr(owner, attribute, timed)
-
-    def install(self) -> None:
-        import pandas as pd
-        from sqlalchemy.engine import Connection
-
-        import mash.ingest as ingest
-        import mash.ingest.parse as parse
-        self.wrap(ingest, "archive_file", "archive: copy + SHA-256 + fsync (archive_file)")
-        self.wrap_generator(ingest, "parse_file", "parse: csv.reader loop + typing (parse_file)")
-        self.wrap(parse, "decodes_cleanly", "  of which: decode check (decodes_cleanly)")
-        self.wrap(parse, "_typed_chunk", "  of which: typing (_typed_chunk)")
-        self.wrap(pd.DataFrame, "to_dict", "to_dict('records') (DataFrame.to_dict)")
-        self.wrap(Connection, "execute", "SQL: compile + bind + executemany (Connection.execute)")
-        self.wrap(Connection, "_commit_impl", "SQL: commit (Connection._commit_impl)")
-        self.wrap(ingest, "sha256_of", "clear landing: re-hash (sha256_of)")
-
-
-def one_run(home_dir: Path, db_url: str, profile: str | None, phases: bool = False) -> dict:
+def one_run(home_dir: Path, db_url: str, profile: str | None) -> dict:
     """Migrate the store, then time ingest_agency; runs in a fresh process so ru_maxrss is this run's peak."""
     os.environ["MASH_HOME"] = str(home_dir)
     from mash.home import Home
@@ -269,9 +206,6 @@ def one_run(home_dir: Path, db_url: str, profile: str | None, phases: bool = Fal
 
     home = Home(home_dir)
     engine = migrate(db_url)
-    timer = Phases() if phases else None
-    if timer:
-        timer.install()
     profiler = None
     if profile:
         import cProfile
@@ -291,8 +225,7 @@ def one_run(home_dir: Path, db_url: str, profile: str | None, phases: bool = Fal
         profiler.dump_stats(profile)
     engine.dispose()
     return {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak_kb / 1024,
-            "outcomes": [o.as_dict() for o in outcomes],
-            "phases": timer.seconds if timer else None}
+            "outcomes": [o.as_dict() for o in outcomes]}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -347,13 +280,11 @@ class Databases:
         admin.dispose()
 
 
-def run_child(home_dir: Path, db_url: str, profile: str | None, phases: bool = False) -> dict:
+def run_child(home_dir: Path, db_url: str, profile: str | None) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--one-run", "--home", str(home_dir),
                "--db-url", db_url]
     if profile:
         command += ["--profile", profile]
-    if phases:
-        command += ["--phases"]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, cwd=REPO_ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -408,23 +339,6 @@ def report(results: list[dict], extract: dict, backend: str) -> str:
     return "\n".join(lines)
 
 
-def phase_table(results: list[dict]) -> str:
-    """Median seconds per step over the runs, and its share of the median ingest."""
-    names = [name for name in Phases.ORDER if name in results[0]["phases"]]
-    total = statistics.median(r["seconds"] for r in results)
-    lines = ["| step (wall time, median of runs) | seconds | share |", "|---|---:|---:|"]
-    accounted = 0.0
-    for name in names:
-        value = statistics.median(r["phases"].get(name, 0.0) for r in results)
-        if not name.startswith(" "):
-            accounted += value
-        lines.append(f"| {name} | {value:.2f} | {value / total:.0%} |")
-    lines.append(f"| other (manifest, ledger rows, Python glue) | {total - accounted:.2f} | "
-                 f"{(total - accounted) / total:.0%} |")
-    lines.append(f"| **whole ingest_agency** | **{total:.2f}** | 100% |")
-    return "\n".join(lines)
-
-
 def print_profile(path: str, limit: int = 40) -> None:
     import pstats
     stats = pstats.Stats(path, stream=sys.stdout)
@@ -444,15 +358,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="start a throwaway PostgreSQL server as the tests do, run against it, stop it")
     parser.add_argument("--profile", metavar="PATH",
                         help="cProfile the ingest (first run) into PATH and print the hot spots to stdout")
-    parser.add_argument("--phases", action="store_true",
-                        help="also time the ingest's steps (archive, parse, typing, to_dict, SQL, re-hash)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     parser.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.one_run:
-        print(json.dumps(one_run(args.home, args.db_url, args.profile, args.phases)))
+        print(json.dumps(one_run(args.home, args.db_url, args.profile)))
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="mash-bench-ingest-"))
@@ -476,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in range(1, args.runs + 1):
             home_dir = prepare_home(work / f"home-{n}", extract)
             db_url = databases.fresh(home_dir, n)
-            result = run_child(home_dir, db_url, args.profile if n == 1 else None, args.phases)
+            result = run_child(home_dir, db_url, args.profile if n == 1 else None)
             check_outcome(result, extract)
             log(f"run {n}/{args.runs}: {result['seconds']:.2f} s wall, {result['cpu_seconds']:.2f} s CPU, "
                 f"peak {result['peak_mb']:,.0f} MB")
@@ -484,9 +396,6 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep:
                 shutil.rmtree(home_dir, ignore_errors=True)
         print(report(results, extract, backend))
-        if args.phases:
-            print()
-            print(phase_table(results))
         if args.profile:
             print()
             print_profile(args.profile)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass
+from itertools import repeat
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from mash.contracts import ENCODINGS, Contract, contracts
 from mash.home import Home
 from mash.ingest.parse import HeaderError, parse_file
 from mash.landing import MANIFEST_SUFFIX, Manifest, ManifestError, read_manifest, sha256_of, waiting_manifests
+from mash.store import bulk_insert
 from mash.store.schema import archived_file, batch, batch_file, feed_tables, quarantine
 
 log = logging.getLogger(__name__)
+QUARANTINE_COLUMNS = ["batch_id", "contract_file", "row_number", "column_name", "reason", "detail"]
 
 
 class IngestFailed(RuntimeError):
@@ -173,15 +176,12 @@ def _load_file(conn: Connection, entry, manifest: Manifest, contract: Contract, 
     path = manifest.path.parent / entry.name
     rows_in = rows_loaded = rows_quarantined = 0
     for chunk in parse_file(path, spec, contract, entry.encoding or contract.encoding):
-        if chunk.rows:
-            keys = ["batch_id", *chunk.columns]
-            conn.execute(insert(table), [dict(zip(keys, (batch_id, *row))) for row in chunk.rows])
-        if chunk.problems:
-            conn.execute(insert(quarantine), [
-                dict(batch_id=batch_id, contract_file=spec.name, row_number=p.row_number, column_name=p.column,
-                     reason=p.reason, detail=p.detail) for p in chunk.problems])
+        bulk_insert(conn, table, ["batch_id", *chunk.columns],
+                    zip(repeat(batch_id, chunk.rows_loaded), *chunk.values))
+        bulk_insert(conn, quarantine, QUARANTINE_COLUMNS,
+                    ((batch_id, spec.name, p.row_number, p.column, p.reason, p.detail) for p in chunk.problems))
         rows_in += chunk.rows_in
-        rows_loaded += len(chunk.rows)
+        rows_loaded += chunk.rows_loaded
         rows_quarantined += chunk.rows_quarantined
     _check_count(entry, rows_in)
     if rows_in != rows_loaded + rows_quarantined:

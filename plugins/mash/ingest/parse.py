@@ -13,12 +13,13 @@ import csv
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mash.contracts import Contract, FileSpec
+from mash.contracts import TRUE_VALUES, Contract, FileSpec
 from mash.landing import CHUNK, codec
 
 CHUNK_ROWS = 100_000
@@ -26,7 +27,7 @@ FIRST_DATA_ROW = 2
 SURROGATES = re.compile("[\udc80-\udcff]")
 FORMAT_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH", "%M": "MM", "%S": "SS"}
 WHOLE_ROW = "*"
-INTEGER = r"[+-]?\d{1,18}"                # fits the store's 64-bit integers; no exponents or decimals
+INTEGER = re.compile(r"[+-]?\d{1,18}")    # fits the store's 64-bit integers; no exponents or decimals
 
 
 class HeaderError(ValueError):
@@ -43,11 +44,20 @@ class Problem:
 
 @dataclass
 class ParsedChunk:
+    """One chunk of a file: the loaded records column by column, ready for the store, and the problems found.
+
+    Values are None where empty, dates and date-times are ISO text (``2026-11-22``, ``2026-11-22 09:05:00``),
+    integers are ints and Y/N flags are bools: what both database drivers take in bulk.
+    """
     columns: list[str]                      # row_number, then the contract's columns
-    rows: list[tuple]                       # the loaded records, typed; None for an empty value
+    values: list[list]                      # one list per column, all the same length
     problems: list[Problem] = field(default_factory=list)
     rows_in: int = 0
     rows_quarantined: int = 0
+
+    @property
+    def rows_loaded(self) -> int:
+        return len(self.values[0])
 
 
 def human_format(fmt: str) -> str:
@@ -108,84 +118,79 @@ def parse_file(path: Path, spec: FileSpec, contract: Contract, encoding: str,
             raise HeaderError(f"{path.name}: the header holds bytes that are not valid {encoding}")
         header = check_header(header, spec, path.name)
         width = len(header)
-        rows, numbers, problems = [], [], []
-        row_number = FIRST_DATA_ROW - 1
-        for record in reader:
-            if not record:
-                continue
-            row_number += 1
-            if len(record) != width:
-                problems.append(Problem(row_number, WHOLE_ROW, "wrong_field_count",
-                                        f"expected {width} fields, found {len(record)}"))
-            else:
-                rows.append(record)
-                numbers.append(row_number)
-            if len(rows) + len(problems) >= chunk_rows:
-                yield _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clean)
-                rows, numbers, problems = [], [], []
-        if rows or problems:
-            yield _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clean)
+        last_row = FIRST_DATA_ROW - 1
+        while block := list(islice(reader, chunk_rows)):
+            lengths = np.fromiter(map(len, block), dtype=np.int64, count=len(block))
+            numbers = last_row + np.cumsum(lengths > 0)         # blank lines are not records
+            last_row = int(numbers[-1])
+            wrong = np.flatnonzero((lengths > 0) & (lengths != width))
+            problems = [Problem(int(numbers[i]), WHOLE_ROW, "wrong_field_count",
+                                f"expected {width} fields, found {lengths[i]}") for i in wrong]
+            keep = lengths == width
+            if not keep.all():
+                block = [block[i] for i in np.flatnonzero(keep)]
+                numbers = numbers[keep]
+            yield _typed_chunk(block, numbers, problems, header, spec, contract, encoding, clean)
 
 
 def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clean) -> ParsedChunk:
     columns = ["row_number", *spec.column_names]
     if not rows:
-        return ParsedChunk(columns, [], list(problems), rows_in=len(problems), rows_quarantined=len(problems))
-    raw = pd.DataFrame(rows, columns=header, dtype=object)
-    row_numbers = np.asarray(numbers, dtype=np.int64)
-    bad = np.zeros(len(raw), dtype=bool)
-    typed = {"row_number": row_numbers}
+        return ParsedChunk(columns, [[] for _ in columns], list(problems), len(problems), len(problems))
+    grid = np.array(rows, dtype=object)             # every row has the header's width here
+    position = {name: i for i, name in enumerate(header)}
+    row_numbers = numbers.astype(object)
+    bad = np.zeros(len(rows), dtype=bool)
+    typed = [row_numbers]
     found = list(problems)
     for col in spec.columns:
-        values = raw[col.name].str.strip()
-        empty = (values == "").to_numpy()
+        values = np.array(list(map(str.strip, grid[:, position[col.name]])), dtype=object)
+        empty = values == ""
         checks = []
         if not clean:
-            checks.append((values.str.contains(SURROGATES).to_numpy(dtype=bool), "undecodable_bytes",
-                           f"holds bytes that are not valid {encoding}"))
+            checks.append((np.array([SURROGATES.search(v) is not None for v in values], dtype=bool),
+                           "undecodable_bytes", f"holds bytes that are not valid {encoding}"))
         if col.required:
             checks.append((empty, "missing_required", "a required value is empty"))
         converted, invalid, detail, reason = _convert(values, col, contract)
         if invalid is not None:
             checks.append((invalid & ~empty, reason, detail))
-        column_bad = np.zeros(len(raw), dtype=bool)
+        column_bad = np.zeros(len(rows), dtype=bool)
         for mask, reason_code, text in checks:      # the first rule a value breaks is the one reported
             hits = np.flatnonzero(mask & ~column_bad)
             found.extend(Problem(int(row_numbers[i]), col.name, reason_code, text) for i in hits)
             column_bad |= mask
         bad |= column_bad
-        typed[col.name] = np.where(empty, None, converted)
+        typed.append(np.where(empty, None, converted))
     keep = ~bad
-    loaded = list(zip(*(column[keep].tolist() for column in typed.values())))
-    return ParsedChunk(columns, loaded, found, rows_in=len(raw) + len(problems),
+    return ParsedChunk(columns, [column[keep].tolist() for column in typed], found, rows_in=len(rows) + len(problems),
                        rows_quarantined=int(bad.sum()) + len(problems))
 
 
-def _convert(values: pd.Series, col, contract: Contract):
-    """The column's typed values, a mask of values that break the type, the problem's detail and reason."""
+def _convert(values: np.ndarray, col, contract: Contract):
+    """The column's store-ready values, a mask of values that break the type, the problem's detail and reason."""
     kind = col.type
-    if kind == "date" or kind == "datetime":
+    if kind in ("date", "datetime"):
         fmt = contract.date_format if kind == "date" else contract.datetime_format
-        parsed = pd.to_datetime(values, format=fmt, errors="coerce")
+        parsed = pd.to_datetime(pd.Series(values), format=fmt, errors="coerce")
         invalid = parsed.isna().to_numpy()
-        stamps = parsed.astype(object).to_numpy()
-        out = np.array([None if bad else (t.date() if kind == "date" else t.to_pydatetime())
-                        for t, bad in zip(stamps, invalid)], dtype=object)
-        return out, invalid, f"not a {kind} in the form {human_format(fmt)}", f"bad_{kind}"
+        iso = parsed.to_numpy(dtype="datetime64[D]" if kind == "date" else "datetime64[s]").astype(str)
+        if kind == "datetime":
+            iso = np.char.replace(iso, "T", " ")
+        return iso.astype(object), invalid, f"not a {kind} in the form {human_format(fmt)}", f"bad_{kind}"
     if kind == "integer":
-        invalid = ~values.str.fullmatch(INTEGER).fillna(False).to_numpy(dtype=bool)
-        out = np.array([None if bad else int(v) for v, bad in zip(values.tolist(), invalid)], dtype=object)
+        invalid = np.array([INTEGER.fullmatch(v) is None for v in values], dtype=bool)
+        out = np.array([None if bad else int(v) for v, bad in zip(values, invalid)], dtype=object)
         return out, invalid, "not a whole number (at most 18 digits)", "bad_integer"
     if kind == "boolean":
-        out = values.map({"Y": True, "N": False})
-        return out.to_numpy(dtype=object), out.isna().to_numpy(), "not Y or N", "bad_boolean"
+        out = np.array([TRUE_VALUES.get(v) for v in values], dtype=object)
+        return out, np.array([v is None for v in out], dtype=bool), "not Y or N", "bad_boolean"
     if kind == "code":
         codes = contract.code_lists[col.codes]
-        return values.to_numpy(dtype=object), (~values.isin(codes)).to_numpy(), \
+        return values, np.array([v not in codes for v in values], dtype=bool), \
             f"not a code in the {col.codes} list", "unknown_code"
     if kind == "codes":
         codes = contract.code_lists[col.codes]
-        invalid = values.map(lambda v: not all(part.strip() in codes for part in v.split(";")))
-        return values.to_numpy(dtype=object), invalid.to_numpy(dtype=bool), \
-            f"holds a code outside the {col.codes} list", "unknown_code"
-    return values.to_numpy(dtype=object), None, "", ""
+        invalid = np.array([not all(part.strip() in codes for part in v.split(";")) for v in values], dtype=bool)
+        return values, invalid, f"holds a code outside the {col.codes} list", "unknown_code"
+    return values, None, "", ""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 
 from mash.home import REPO_ROOT
 
@@ -27,6 +28,27 @@ def engine_for(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
     return engine
+
+
+def bulk_insert(conn: Connection, table: Table, columns: list[str], rows: Iterable[tuple]) -> None:
+    """Insert many rows inside ``conn``'s transaction, through the driver: COPY on PostgreSQL, executemany on SQLite.
+
+    Values must be what the drivers take as they are: None, str (dates as ISO text), int, float or bool.
+    """
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        from psycopg import sql
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        with dbapi.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        names = ", ".join(f'"{name}"' for name in columns)
+        placeholders = ", ".join("?" for _ in columns)
+        cursor = dbapi.cursor()
+        cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({placeholders})', rows)
+        cursor.close()
 
 
 def alembic_config(url: str) -> Config:
