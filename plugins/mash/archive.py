@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
-from mash.landing import CHUNK, sha256_of
+from mash.landing import CHUNK
 
 
 def relative_path(sha256: str) -> Path:
@@ -47,11 +46,3 @@ def archive_file(source: Path, archive_root: Path) -> tuple[str, int, Path]:
         target.chmod(0o440)
     return sha, size, rel
 
-
-def restore(sha256: str, archive_root: Path, destination: Path) -> Path:
-    """Copy an archived file back out (for a rerun or an investigation) and check its digest."""
-    source = archive_root / relative_path(sha256)
-    shutil.copyfile(source, destination)
-    if sha256_of(destination) != sha256:
-        raise OSError(f"archived file {sha256[:12]} is damaged: its digest no longer matches")
-    return destination

@@ -25,14 +25,20 @@ def cmd_db_upgrade(args, home: Home) -> int:
 
 
 def cmd_ingest(args, home: Home) -> int:
-    from mash.ingest import ingest_agency
+    from mash.ingest import IngestFailed, ingest_agency
     engine = _store(home)
-    failed = False
+    rejected = failed = False
     for agency in args.agency or agencies():
-        for outcome in ingest_agency(agency, home, engine):
+        try:
+            outcomes = ingest_agency(agency, home, engine)
+        except IngestFailed as exc:            # one agency's failure does not stop the others
+            print(f"error: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        for outcome in outcomes:
             print(json.dumps(outcome.as_dict()))
-            failed |= outcome.state == "rejected"
-    return 1 if failed and args.strict else 0
+            rejected |= outcome.state == "rejected"
+    return 2 if failed else 1 if rejected and args.strict else 0
 
 
 def cmd_status(args, home: Home) -> int:
@@ -83,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="ingest every complete drop waiting in the landing zone")
     ingest.add_argument("--agency", action="append", choices=agencies(), help="only this agency (repeatable)")
-    ingest.add_argument("--strict", action="store_true", help="exit 1 if any drop was rejected")
+    ingest.add_argument("--strict", action="store_true", help="exit 1 if any drop was rejected (2 if one failed)")
     ingest.set_defaults(func=cmd_ingest)
 
     status = sub.add_parser("status", help="list every batch with its state and row counts")
