@@ -8,10 +8,13 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
 2. **ingest** (mapped, one task per agency, shown by agency name): verifies each complete drop against its
    manifest, archives every file by SHA-256, and loads every row or quarantines it with its row number and a reason.
    A bad drop is rejected with a reason naming the file and column; the other agencies carry on;
-3. **night_summary**: logs the night's counts per agency and state.
+3. **night_summary**: logs the night's counts per agency and state;
+4. **match_children**: links every agency's current person records into children (blocking, Fellegi-Sunter
+   scoring, clustering under officers' decisions), keeps each child's hub id stable from night to night with the
+   lineage of merges and splits, and queues uncertain pairs for officers (`mash review`).
 
 Tasks log counts and batch ids only, and XCom carries batch ids only: no personal data. The same work runs
-without the scheduler as `mash ingest` and `mash status`.
+without the scheduler as `mash ingest`, `mash status` and `mash match`.
 """
 
 from __future__ import annotations
@@ -85,9 +88,20 @@ def mash_nightly():
         log.info("night summary: %s", by_state or "no drops waiting")
         return by_state
 
+    @task
+    def match_children() -> dict[str, int]:
+        from mash.link.population import match_children as match
+
+        _, engine = _store()
+        context = get_current_context()
+        night = f"night-{context['ds']}" if context.get("ds") else context["run_id"]  # a rerun is the same night
+        summary = match(engine, night)
+        log.info("matching: %s", summary.as_dict())
+        return summary.as_dict()
+
     ingested = ingest.expand(agency=agencies())
     prepare_store() >> ingested
-    night_summary(ingested)
+    night_summary(ingested) >> match_children()
 
 
 mash_nightly()

@@ -44,6 +44,17 @@ def engine(home):
     return migrate(home.db_url())
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, home, monkeypatch):
+    """The migrated store on each backend; MASH_DB_URL points at PostgreSQL for the postgresql run."""
+    from mash.store import migrate
+    if request.param == "sqlite":
+        return migrate(home.db_url())
+    url = request.getfixturevalue("pg_url")
+    monkeypatch.setenv("MASH_DB_URL", url)
+    return migrate(url)
+
+
 @pytest.fixture(scope="session")
 def airflow_db():
     """Airflow's metadata database (SQLite) for this test session, migrated with Airflow's own CLI."""

@@ -6,27 +6,15 @@ import hashlib
 import shutil
 from datetime import date
 
-import pytest
 from sqlalchemy import func, select
 
 from mash.contracts import agencies
 from mash.ingest import ingest_agency
-from mash.store import migrate
 from mash.store.schema import archived_file, batch, batch_file, feed_tables
 from tests.drops import CORPUS, archived_bytes, dump, feed_count, land, seal
 
 GOOD = CORPUS / "utf8_with_bom" / "health"          # a clean health drop: 2 persons, 3 events
 NEW_EVENT = b"E5004,H1005,2024-02-28,GP,Chapel Allerton Surgery,Dr Ian Moss,GP,ian.moss@nhs.example,0113 496 0004,Bruising\n"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, home, monkeypatch):
-    """The migrated store on each backend; MASH_DB_URL points at PostgreSQL for the postgresql run."""
-    if request.param == "sqlite":
-        return migrate(home.db_url())
-    url = request.getfixturevalue("pg_url")
-    monkeypatch.setenv("MASH_DB_URL", url)
-    return migrate(url)
 
 
 def _drop(home, day: int, extra_events: bytes = b"") -> dict[str, bytes]:

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from mash.contracts import contracts
 from mash.delivery import deliver
 from mash.store import migrate
-from mash.store.schema import archived_file, batch, batch_file, feed_tables, metadata
+from mash.store.schema import archived_file, batch, batch_file, child_record, feed_tables
+from tests.drops import dump
 from mash.synth import generate
 
 DAG_ID = "mash_nightly"
@@ -47,13 +48,6 @@ def test_ingest_is_mapped_over_every_agency(dagbag):
     assert ingest.op_kwargs_expand_input.value["agency"] == list(contracts())
 
 
-def _snapshot(engine) -> dict[str, list]:
-    """Every row of every hub table, to prove a rerun changes nothing."""
-    with engine.connect() as conn:
-        return {t.name: sorted(map(tuple, conn.execute(select(t)).all()), key=repr)
-                for t in metadata.sorted_tables}
-
-
 def _run_night(night: int, synth_dir, home, dagbag):
     deliver(synth_dir / f"night-{night:02d}", home)
     dag = dagbag.dags[DAG_ID]
@@ -77,7 +71,10 @@ def test_two_nights_flow_through_airflow_into_the_store(backend, home, dagbag, m
     assert {b["agency"] for b in night1} == set(contracts())
     assert all(b["state"] == "loaded" for b in night1)
 
+    with engine.connect() as conn:
+        night1_children = dict(conn.execute(select(child_record.c.record_id, child_record.c.child_id)).all())
     _run_night(2, synth_dir, home, dagbag)
+    _assert_children_linked_and_stable(engine, synth_dir, night1_children)
     with engine.connect() as conn:
         batches = conn.execute(select(batch)).mappings().all()
         assert len(batches) == 2 * len(contracts())
@@ -97,11 +94,32 @@ def test_two_nights_flow_through_airflow_into_the_store(backend, home, dagbag, m
         assert (home.archive / "sha256" / sha[:2] / sha).is_file()
     assert not any(p.is_file() for p in home.landing.rglob("*")), "landing zone not cleared"
 
-    before = _snapshot(engine)
+    before = dump(engine)
     run = _run_night(2, synth_dir, home, dagbag)    # the same night again: agencies re-deliver, the DAG reruns
-    assert _snapshot(engine) == before
+    assert dump(engine) == before
 
     _assert_no_personal_data(caplog.text, _xcom_values(run.run_id), synth_dir)
+
+
+def _assert_children_linked_and_stable(engine, synth_dir, night1: dict[str, str]) -> None:
+    """Every current person record has a child id; records of one true child mostly share it; ids hold."""
+    import pandas as pd
+    from mash.link.records import records_from_store
+    with engine.connect() as conn:
+        night2 = dict(conn.execute(select(child_record.c.record_id, child_record.c.child_id)).all())
+    current = set(records_from_store(engine)["record_id"])
+    assert current <= set(night2)
+    truth = pd.read_csv(synth_dir / "ground_truth.csv", dtype=str)
+    truth["record"] = truth["agency"] + ":" + truth["record_id"]
+    truth = truth[truth["record"].isin(current)]
+    truth["child_id"] = truth["record"].map(night2)
+    together = truth.groupby("child_key")["child_id"].nunique()
+    assert (together == 1).mean() > 0.9, "most true children should be one hub child"
+    shared = truth.groupby("child_id")["child_key"].nunique()
+    assert (shared == 1).mean() > 0.99, "a hub child must almost never mix two true children"
+    assert len(truth["child_id"].unique()) < len(truth), "no records were linked across agencies"
+    kept = sum(night2.get(record) == child_id for record, child_id in night1.items() if record in current)
+    assert kept / len(night1) > 0.98, "children's ids must hold from night to night"
 
 
 def _xcom_values(run_id: str) -> list:

@@ -73,6 +73,54 @@ def cmd_contracts(args, home: Home) -> int:
     return 0
 
 
+def cmd_link(args, home: Home) -> int:
+    import pandas as pd
+    from mash.link import LinkSettings, link
+    records = pd.read_csv(args.input, dtype=str, keep_default_na=False, encoding="utf-8")
+    result = link(records, LinkSettings.load(args.settings))
+    args.out.mkdir(parents=True, exist_ok=True)
+    result.clusters.to_csv(args.out / "clusters.csv", index=False)
+    result.pairs.to_csv(args.out / "pairs.csv", index=False, float_format="%.6g")
+    (args.out / "model.json").write_text(json.dumps(result.model.as_dict(), indent=2), encoding="utf-8")
+    print(json.dumps(result.stats))
+    return 0
+
+
+def cmd_match(args, home: Home) -> int:
+    from mash.link import LinkSettings
+    from mash.link.population import match_children
+    summary = match_children(_store(home), args.run_id, LinkSettings.load(args.settings))
+    print(json.dumps(summary.as_dict()))
+    return 0
+
+
+def cmd_review_list(args, home: Home) -> int:
+    from mash.link.review import open_reviews
+    with _store(home).connect() as conn:
+        pairs = open_reviews(conn)
+    if args.json:
+        print(json.dumps(pairs, indent=2, default=str))
+        return 0
+    for pair in pairs:
+        weights = "  ".join(f"{name[2:]} {value:+.1f}" for name, value in pair["weights"].items() if value)
+        print(f"{pair['record_id_l']}  {pair['record_id_r']}  p={pair['match_probability']:.3f}  {weights}")
+    print(f"{len(pairs)} pairs waiting for an officer's decision")
+    return 0
+
+
+def cmd_review_decide(args, home: Home) -> int:
+    from mash.link.review import ReviewError, decide
+    try:
+        with _store(home).begin() as conn:
+            decide(conn, args.record_l, args.record_r, args.decision, args.by, args.reason)
+    except ReviewError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    verdict = "the same child" if args.decision == "same" else "different children"
+    print(f"recorded: {args.record_l} and {args.record_r} are {verdict}; every later run honours this")
+    return 0
+
+
 def _redacted(url: str) -> str:
     """A database URL without its password, for printing."""
     from sqlalchemy.engine import make_url
@@ -109,6 +157,32 @@ def parser() -> argparse.ArgumentParser:
     deliver = sub.add_parser("deliver", help="act as the agencies: drop a generated night into the landing zone")
     deliver.add_argument("night_dir", type=Path)
     deliver.set_defaults(func=cmd_deliver)
+
+    linker = sub.add_parser("link", help="link person records (CSV, person schema) into persons")
+    linker.add_argument("input", type=Path, metavar="INPUT.csv")
+    linker.add_argument("--out", type=Path, required=True, help="writes clusters.csv, pairs.csv and model.json here")
+    linker.add_argument("--settings", type=Path, help="YAML overriding the packaged link settings")
+    linker.set_defaults(func=cmd_link)
+
+    match = sub.add_parser("match", help="link the store's current person records into children with stable ids")
+    match.add_argument("--run-id", default="manual", help="recorded with the ids and lineage this run creates")
+    match.add_argument("--settings", type=Path, help="YAML overriding the packaged link settings")
+    match.set_defaults(func=cmd_match)
+
+    review = sub.add_parser("review", help="the queue of uncertain pairs").add_subparsers(dest="review_command",
+                                                                                          required=True)
+    listing = review.add_parser("list", help="pairs waiting for an officer, least certain first, with weights")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_review_list)
+    deciding = review.add_parser("decide", help="record that two records are, or are not, the same child")
+    deciding.add_argument("record_l")
+    deciding.add_argument("record_r")
+    verdict = deciding.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--same", dest="decision", action="store_const", const="same")
+    verdict.add_argument("--different", dest="decision", action="store_const", const="different")
+    deciding.add_argument("--by", required=True, help="the deciding officer")
+    deciding.add_argument("--reason", required=True)
+    deciding.set_defaults(func=cmd_review_decide)
 
     reference = sub.add_parser("contracts", help="print the agency data contracts as Markdown")
     reference.add_argument("--write", type=Path, metavar="DOC", help="refresh the generated part of DOC in place")

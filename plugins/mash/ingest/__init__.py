@@ -145,8 +145,7 @@ def _load(conn: Connection, manifest: Manifest, archived: dict, contract: Contra
     for entry in manifest.files:
         sha = archived[entry.name][0]
         prior = conn.execute(
-            select(batch_file.c.rows_batch_id, batch_file.c.rows_in, batch_file.c.rows_loaded,
-                   batch_file.c.rows_quarantined)
+            select(batch_file.c.rows_batch_id, batch_file.c.rows_in)
             .join(batch, batch.c.batch_id == batch_file.c.batch_id)
             .where(batch_file.c.sha256 == sha, batch_file.c.contract_file == entry.contract_file,
                    batch_file.c.rows_batch_id == batch_file.c.batch_id,   # the batch that loaded the rows

@@ -6,7 +6,7 @@ and the migrations in sql/migrations, which a test checks.
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData,
+from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData,
                         String, Table, Text)
 
 from mash.contracts import contracts
@@ -67,6 +67,61 @@ quarantine = Table(
     Column("column_name", String(80), primary_key=True, doc="'*' for a problem with the whole row"),
     Column("reason", String(40), nullable=False),
     Column("detail", Text, nullable=False, doc="never the value itself"),
+)
+
+# Children: the hub's stable identities. A child id is never reused; merges and splits are kept as lineage.
+child = Table(
+    "child", metadata,
+    Column("child_id", String(20), primary_key=True, doc="MASH-0000001: issued once, never reused"),
+    Column("created_run", String(80), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("retired_run", String(80), doc="set when the child was merged into another"),
+    Column("retired_into", String(20), ForeignKey("child.child_id")),
+)
+
+child_record = Table(
+    "child_record", metadata,
+    Column("record_id", String(120), primary_key=True, doc="<agency>:<local id> of a person record"),
+    Column("child_id", String(20), ForeignKey("child.child_id"), nullable=False, index=True),
+    Column("assigned_run", String(80), nullable=False),
+)
+
+child_lineage = Table(
+    "child_lineage", metadata,
+    Column("lineage_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(80), nullable=False),
+    Column("event", String(10), nullable=False, doc="new, merge or split"),
+    Column("child_id", String(20), ForeignKey("child.child_id"), nullable=False, index=True),
+    Column("other_child_id", String(20), ForeignKey("child.child_id"),
+           doc="merge: the child merged into child_id; split: the child child_id was split from"),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+record_link = Table(
+    "record_link", metadata,
+    Column("record_id_l", String(120), primary_key=True),
+    Column("record_id_r", String(120), primary_key=True),
+    Column("match_probability", Float, nullable=False),
+    Column("match_weight", Float, nullable=False),
+    Column("weights", Text, nullable=False, doc="JSON: the per-field weights that explain the link"),
+    Column("run_id", String(80), nullable=False, doc="the latest run's links; replaced by each run"),
+)
+
+link_review = Table(
+    "link_review", metadata,
+    Column("record_id_l", String(120), primary_key=True),
+    Column("record_id_r", String(120), primary_key=True),
+    Column("match_probability", Float, nullable=False),
+    Column("match_weight", Float, nullable=False),
+    Column("weights", Text, nullable=False, doc="JSON: the per-field weights that explain the score"),
+    Column("first_seen_run", String(80), nullable=False),
+    Column("last_seen_run", String(80), nullable=False),
+    Column("status", String(10), nullable=False, index=True,
+           doc="open: uncertain in the latest run; stale: no longer uncertain; decided: an officer has decided"),
+    Column("decision", String(10), doc="same or different, once an officer has decided"),
+    Column("decided_by", String(120)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("reason", Text, doc="the officer's note"),
 )
 
 SQL_TYPES = {

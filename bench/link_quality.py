@@ -1,0 +1,266 @@
+"""Link quality: how well a matcher finds the same child across the agencies' person records.
+
+What it does
+    Generates one night for ``--children`` children with ``mash.synth.generate`` (``--noise``, ``--seed``), turns
+    it into the matcher's input with ``mash.link.records.records_from_night`` and writes, into ``--out`` DIR:
+
+      input.csv    the person records (record_id, source, nhs_number, upn, given_name, middle_names, family_name,
+                   former_family_name, date_of_birth, sex, postcode, address, preferred_name), the input of
+                   ``mash link``; former_family_name and preferred_name are extra columns a matcher may ignore
+      truth.csv    record_id, child_key: who each record really is, from the generator's ground_truth.csv
+      synth/       the generated night itself
+
+    Then it runs each ``--matcher``:
+
+      mash   ``.venv/bin/mash link DIR/input.csv --out DIR/mash``, timed (wall seconds, and the child's peak
+             resident memory from os.wait4); it scores DIR/mash/clusters.csv and, if there, DIR/mash/pairs.csv
+      nhs    a trivial baseline written to DIR/nhs/clusters.csv: records sharing a valid NHS number (10 digits
+             once spaces are dropped, modulus 11 check digit) are one person, every other record is alone
+      none   nothing: only the input and the truth are written
+
+    ``--score-only CLUSTERS.csv`` (repeatable) skips all that and scores clusterings made elsewhere (Splink, say)
+    against ``--truth`` (default DIR/truth.csv); a pairs.csv beside a clusters.csv is scored too.
+
+Scores (one markdown table row per clustering)
+    clusters.csv has record_id and person_id; a truth record missing from it is a person of its own. Two records
+    are linked if they share a person_id, truly the same if they share a child_key. Precision and recall are
+    over pairs of records: TP = pairs linked and truly the same, precision = TP / pairs linked, recall = TP /
+    pairs truly the same. From pairs.csv (two record id columns, e.g. record_id_l and record_id_r, and
+    ``decision``): auto-link precision = share of decision=link pairs that are truly the same; review pairs =
+    pairs with decision=review, and the share of all records that are in at least one of them.
+
+Usage (from the repository root)
+    .venv/bin/python bench/link_quality.py --out var/link-quality                   # 20,000 children, mash link
+    .venv/bin/python bench/link_quality.py --out var/lq-high --noise high --matcher nhs --matcher mash
+    .venv/bin/python bench/link_quality.py --out var/lq --children 100000 --seed 7
+    .venv/bin/python bench/link_quality.py --out var/lq --score-only var/lq/splink/clusters.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MATCHERS = ("mash", "nhs", "none")
+TABLE = [("clustering", "name"), ("records", "records"), ("true pairs", "true_pairs"),
+         ("predicted pairs", "predicted_pairs"), ("precision", "precision"), ("recall", "recall"), ("F1", "f1"),
+         ("auto-link pairs", "auto_link_pairs"), ("auto-link precision", "auto_link_precision"),
+         ("review pairs", "review_pairs"), ("records in review", "review_record_share"), ("seconds", "seconds"),
+         ("peak RSS MB", "peak_rss_mb")]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Input and truth
+# ------------------------------------------------------------------------------------------------------------
+
+def write_inputs(out: Path, children: int, noise: str, seed: int) -> tuple[Path, Path]:
+    """Generate one night and write out/input.csv (the matcher's input) and out/truth.csv."""
+    from mash.link.records import records_from_night
+    from mash.synth import generate
+
+    synth = out / "synth"
+    started = time.perf_counter()
+    generate(children=children, seed=seed, nights=1, out=synth, noise=noise)
+    records = records_from_night(synth / "night-01")
+    log(f"generated {children} children ({noise} noise, seed {seed}): {len(records)} person records "
+        f"in {time.perf_counter() - started:.1f} s")
+    truth = pd.read_csv(synth / "ground_truth.csv", dtype=str, keep_default_na=False)
+    truth = pd.DataFrame({"record_id": truth["agency"] + ":" + truth["record_id"], "child_key": truth["child_key"]})
+    missing = set(truth["record_id"]).symmetric_difference(records["record_id"])
+    if missing:
+        raise SystemExit(f"input and ground truth disagree on {len(missing)} record ids")
+    input_csv, truth_csv = out / "input.csv", out / "truth.csv"
+    records.to_csv(input_csv, index=False)
+    truth.to_csv(truth_csv, index=False)
+    return input_csv, truth_csv
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Matchers
+# ------------------------------------------------------------------------------------------------------------
+
+def valid_nhs(numbers: pd.Series) -> pd.Series:
+    """The NHS number without spaces where it is 10 digits with a valid modulus 11 check digit, else ''."""
+    digits = numbers.str.replace(r"[\s-]", "", regex=True)
+    ok = digits.str.fullmatch(r"\d{10}")
+    padded = digits.where(ok, "0000000000")
+    d = pd.DataFrame({i: padded.str[i].astype(int) for i in range(10)})
+    check = 11 - sum(d[i] * (10 - i) for i in range(9)) % 11
+    check = check.where(check != 11, 0)
+    return digits.where(ok & (check != 10) & (check == d[9]), "")
+
+
+def nhs_baseline(input_csv: Path, out_dir: Path) -> Path:
+    """Cluster records by valid NHS number; every record without one is a person of its own."""
+    records = read_csv(input_csv)
+    nhs = valid_nhs(records["nhs_number"])
+    person = ("nhs:" + nhs).where(nhs != "", "rec:" + records["record_id"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "clusters.csv"
+    pd.DataFrame({"record_id": records["record_id"], "person_id": person}).to_csv(path, index=False)
+    return path
+
+
+def mash_executable() -> Path:
+    beside = Path(sys.executable).with_name("mash")
+    return beside if beside.exists() else REPO_ROOT / ".venv" / "bin" / "mash"
+
+
+def run_mash(input_csv: Path, out_dir: Path) -> dict:
+    """Run ``mash link`` in a child process; return its wall seconds, peak RSS (MB) and exit code."""
+    command = [str(mash_executable()), "link", str(input_csv), "--out", str(out_dir)]
+    log("running " + " ".join(command))
+    started = time.perf_counter()
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)     # reaped here, so Popen must not wait again
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "returncode": process.returncode}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Scoring
+# ------------------------------------------------------------------------------------------------------------
+
+def _pairs_within(sizes: pd.Series) -> int:
+    sizes = sizes.astype("int64")
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def _pair_columns(pairs: pd.DataFrame) -> tuple[str, str]:
+    named = [c for c in pairs.columns if "record_id" in c]
+    left, right = (named if len(named) >= 2 else list(pairs.columns))[:2]
+    return left, right
+
+
+def score(truth: pd.DataFrame, clusters: pd.DataFrame, pairs: pd.DataFrame | None = None) -> dict:
+    """Pairwise precision and recall of ``clusters`` (record_id, person_id) against ``truth`` (record_id,
+    child_key), and the auto-link precision and review load of ``pairs`` (two record id columns, decision).
+
+    Only truth records count; a truth record absent from ``clusters`` is a person of its own.
+    """
+    persons = clusters.drop_duplicates("record_id").set_index("record_id")["person_id"]
+    frame = truth[["record_id", "child_key"]].copy()
+    frame["person_id"] = frame["record_id"].map(persons)
+    alone = frame["person_id"].isna()
+    frame["person_id"] = ("p:" + frame["person_id"].where(~alone, "")).where(~alone, "alone:" + frame["record_id"])
+    true_pairs = _pairs_within(frame.groupby("child_key").size())
+    predicted = _pairs_within(frame.groupby("person_id").size())
+    hits = _pairs_within(frame.groupby(["person_id", "child_key"]).size())
+    precision = hits / predicted if predicted else None
+    recall = hits / true_pairs if true_pairs else None
+    f1 = 2 * precision * recall / (precision + recall) if precision and recall else None
+    result = {"records": len(frame), "children": frame["child_key"].nunique(),
+              "persons": frame["person_id"].nunique(), "true_pairs": true_pairs, "predicted_pairs": predicted,
+              "true_positive_pairs": hits, "precision": precision, "recall": recall, "f1": f1,
+              "records_not_clustered": int(alone.sum()),
+              "auto_link_pairs": None, "auto_link_precision": None, "review_pairs": None,
+              "review_record_share": None}
+    if pairs is not None:
+        left, right = _pair_columns(pairs)
+        child = frame.set_index("record_id")["child_key"]
+        decision = pairs["decision"].str.strip().str.lower()
+        links = pairs[decision == "link"]
+        same = links[left].map(child).eq(links[right].map(child)) & links[left].isin(child.index)
+        review = pairs[decision == "review"]
+        in_review = pd.unique(pd.concat([review[left], review[right]]))
+        result.update(auto_link_pairs=len(links),
+                      auto_link_precision=float(same.mean()) if len(links) else None,
+                      review_pairs=len(review),
+                      review_record_share=len(set(in_review) & set(child.index)) / len(frame) if len(frame) else None)
+    return result
+
+
+def score_files(truth_csv: Path, clusters_csv: Path, name: str | None = None) -> dict:
+    pairs_csv = clusters_csv.with_name("pairs.csv")
+    pairs = read_csv(pairs_csv) if pairs_csv.is_file() else None
+    if pairs is not None and "decision" not in pairs.columns:      # e.g. Splink's pairs: no link/review decision
+        pairs = None
+    result = score(read_csv(truth_csv), read_csv(clusters_csv), pairs)
+    result["name"] = name or str(clusters_csv)
+    return result
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return "-"
+    if key in ("seconds", "peak_rss_mb"):
+        return f"{value:,.1f}"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["| " + " | ".join(title for title, _ in TABLE) + " |",
+             "|" + "|".join("---" if key == "name" else "---:" for _, key in TABLE) + "|"]
+    for result in results:
+        lines.append("| " + " | ".join(_cell(key, result.get(key)) for _, key in TABLE) + " |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--children", type=int, default=20_000)
+    parser.add_argument("--noise", choices=["default", "high"], default="default")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR")
+    parser.add_argument("--matcher", action="append", choices=MATCHERS,
+                        help="mash (default), nhs (valid NHS number baseline) or none; repeatable")
+    parser.add_argument("--score-only", action="append", type=Path, metavar="CLUSTERS_CSV",
+                        help="only score this clusters.csv against --truth (repeatable)")
+    parser.add_argument("--truth", type=Path, help="truth.csv for --score-only (default DIR/truth.csv)")
+    args = parser.parse_args(argv)
+
+    results = []
+    if args.score_only:
+        truth_csv = args.truth or args.out / "truth.csv"
+        results = [score_files(truth_csv, path) for path in args.score_only]
+        print(markdown(results))
+        return 0
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    input_csv, truth_csv = write_inputs(args.out, args.children, args.noise, args.seed)
+    failed = False
+    for matcher in dict.fromkeys(args.matcher or ["mash"]):
+        if matcher == "nhs":
+            started = time.perf_counter()
+            clusters = nhs_baseline(input_csv, args.out / "nhs")
+            results.append({**score_files(truth_csv, clusters, "nhs baseline"),
+                            "seconds": time.perf_counter() - started})
+        elif matcher == "mash":
+            run = run_mash(input_csv, args.out / "mash")
+            clusters = args.out / "mash" / "clusters.csv"
+            if run["returncode"] != 0 or not clusters.is_file():
+                log(f"mash link failed (exit code {run['returncode']}); nothing to score")
+                failed = True
+                continue
+            results.append({**score_files(truth_csv, clusters, "mash link"), **run})
+    print(f"{args.children:,} children, {args.noise} noise, seed {args.seed}: "
+          f"{len(read_csv(truth_csv)):,} person records in {input_csv}\n")
+    if results:
+        print(markdown(results))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Record linkage: which records from health, police, schools and social care are the same child.
+
+    from mash.link import link
+    result = link(records)                 # records: a DataFrame in the person schema
+    result.clusters                        # record_id, person_id (every input record)
+    result.pairs                           # candidate pairs with per-field weights and a decision
+    result.model.as_dict()                 # the m/u estimates, for explaining a decision
+
+Blocking (:mod:`.blocking`) finds candidate pairs, :mod:`.comparisons` grades each field of a pair into levels,
+:mod:`.model` estimates a Fellegi-Sunter model from the records themselves and scores the pairs, the settings'
+thresholds decide link / review / non-link, and :mod:`.clusters` groups the linked records into persons under the
+officers' must-link and cannot-link constraints. Precision comes first: a false link shows one child's history to
+another child's professionals.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .blocking import candidate_pairs
+from .clusters import ConstraintConflict, cluster
+from .comparisons import Features, compare
+from .model import Model, estimate, score
+
+__all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "Model", "link"]
+
+DECISIONS = ("link", "review", "non-link")
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """The thresholds and sizes of a linkage run; the values live in ``settings.yaml``."""
+    link_probability: float
+    review_probability: float
+    max_block_size: int
+    u_random_pairs: int
+    seed: int
+    em_max_iterations: int
+    em_tolerance: float
+    probability_floor: float
+
+    def __post_init__(self):
+        problems = []
+        if not 0.5 <= self.review_probability <= self.link_probability < 1:
+            problems.append("need 0.5 <= review_probability <= link_probability < 1 (got "
+                            f"{self.review_probability} and {self.link_probability})")
+        for name in ("max_block_size", "u_random_pairs", "em_max_iterations"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 2:
+                problems.append(f"{name} must be an integer of at least 2 (got {getattr(self, name)!r})")
+        if not isinstance(self.seed, int):
+            problems.append(f"seed must be an integer (got {self.seed!r})")
+        for name in ("em_tolerance", "probability_floor"):
+            if not 0 < getattr(self, name) < 0.01:
+                problems.append(f"{name} must be between 0 and 0.01 (got {getattr(self, name)!r})")
+        if problems:
+            raise ValueError("invalid link settings: " + "; ".join(problems))
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "LinkSettings":
+        """The packaged ``settings.yaml``, with the values in the YAML file ``path`` (same shape, any subset of
+        keys) taking precedence."""
+        values = _settings_values(resources.files(__name__).joinpath("settings.yaml").read_text(encoding="utf-8"),
+                                  "settings.yaml")
+        if path is not None:
+            values.update(_settings_values(Path(path).read_text(encoding="utf-8"), str(path)))
+        return cls(**values)
+
+
+def _settings_values(text: str, source: str) -> dict:
+    document = yaml.safe_load(text) or {}
+    sections = {"decisions", "blocking", "estimation"}
+    if not isinstance(document, dict) or set(document) - sections:
+        raise ValueError(f"link settings {source}: top-level keys must be among {sorted(sections)}")
+    values = {}
+    for section in sections & set(document):
+        if not isinstance(document[section], dict):
+            raise ValueError(f"link settings {source}: '{section}' must be a mapping")
+        values.update(document[section])
+    unknown = set(values) - {f.name for f in fields(LinkSettings)}
+    if unknown:
+        raise ValueError(f"link settings {source}: unknown keys {sorted(unknown)}")
+    return values
+
+
+@dataclass
+class LinkResult:
+    clusters: pd.DataFrame      # record_id, person_id
+    pairs: pd.DataFrame         # record_id_l, record_id_r, match_weight, match_probability, decision, w_*, l_*
+    model: Model
+    stats: dict                 # counts and seconds only
+
+
+def _positions(pairs: Iterable[tuple[str, str]], index: pd.Series, what: str) -> np.ndarray:
+    found = [(index.get(a), index.get(b)) for a, b in pairs]
+    missing = [pair for pair, (a, b) in zip(pairs, found) if a is None or b is None]
+    if missing:
+        raise ValueError(f"{what} pairs name records that are not in the input: {len(missing)} pair(s)")
+    return np.array(found, dtype=np.int64).reshape(-1, 2)
+
+
+def link(records: pd.DataFrame, settings: LinkSettings | None = None,
+         must_link: Iterable[tuple[str, str]] = (), cannot_link: Iterable[tuple[str, str]] = ()) -> LinkResult:
+    """Link ``records`` (person schema; missing columns count as empty) into persons, trained on them alone."""
+    settings = settings or LinkSettings.load()
+    clock = time.perf_counter()
+    seconds = {}
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = round(now - clock, 3)
+        clock = now
+
+    features = Features.of(records)
+    index = pd.Series(np.arange(len(features)), index=features.record_id)
+    must = _positions(list(must_link), index, "must-link")
+    cannot = _positions(list(cannot_link), index, "cannot-link")
+    lap("features")
+    candidates = candidate_pairs(features, settings.max_block_size)
+    lap("blocking")
+    levels = compare(features, candidates.left, candidates.right)
+    lap("comparisons")
+    model = estimate(features, candidates, levels, settings.u_random_pairs, settings.seed,
+                     settings.em_max_iterations, settings.em_tolerance, settings.probability_floor)
+    lap("estimation")
+    scored = score(features, candidates, levels, model)
+    probability = scored["match_probability"].to_numpy()
+    decision = np.select([probability >= settings.link_probability, probability >= settings.review_probability],
+                         ["link", "review"], "non-link")
+    pairs = pd.concat([pd.DataFrame({"record_id_l": features.record_id[candidates.left],
+                                     "record_id_r": features.record_id[candidates.right]}),
+                       scored.iloc[:, :2], pd.DataFrame({"decision": decision}), scored.iloc[:, 2:],
+                       levels.add_prefix("l_")], axis=1)
+    lap("scoring")
+    label, cluster_stats = cluster(len(features), candidates.left, candidates.right,
+                                   scored["match_weight"].to_numpy(), decision == "link", features.nhs_number,
+                                   must, cannot)
+    width = len(str(max(len(features) - 1, 0)))
+    clusters = pd.DataFrame({"record_id": features.record_id,
+                             "person_id": [f"P{position:0{width}d}" for position in label]})
+    lap("clustering")
+    stats = {"records": len(features), **candidates.stats,
+             "decisions": {d: int((decision == d).sum()) for d in DECISIONS},
+             "persons": int(clusters["person_id"].nunique()), **cluster_stats, "seconds": seconds}
+    return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats)

@@ -1,0 +1,306 @@
+"""Record features and pairwise comparisons, Splink-style: each comparison is a small table of levels, each level a
+label, a description and a condition over candidate pairs; a pair gets the first level whose condition holds.
+
+Level 0 is always "null" (a value missing, invalid or a placeholder: no evidence either way); levels 1.. run from
+the strongest agreement to the last, unconditional "else". Conditions are vectorised over all pairs at once (numpy,
+pandas and ``rapidfuzz.process.cpdist``), never a Python loop over pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz
+from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.process import cpdist
+from stdnum.gb import nhs, upn
+
+from . import names
+
+COLUMNS = ("record_id", "source", "nhs_number", "upn", "given_name", "middle_names", "family_name",
+           "date_of_birth", "sex", "postcode", "address")
+PLACEHOLDER_DOB = pd.Timestamp("1900-01-01")
+_POSTCODE = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
+
+
+def person_schema(records: pd.DataFrame) -> pd.DataFrame:
+    """The records with every person-schema column present, as text, missing values as ''."""
+    frame = records.copy()
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = ""
+    frame = frame.loc[:, list(COLUMNS)].fillna("").astype(str).reset_index(drop=True)
+    if (frame["record_id"] == "").any():
+        raise ValueError("every record needs a record_id")
+    if frame["record_id"].duplicated().any():
+        raise ValueError("record_id must be unique")
+    return frame
+
+
+def _valid_identifiers(values: pd.Series, is_valid: Callable[[str], bool]) -> np.ndarray:
+    """Compact identifiers where valid, '' where missing or invalid (an invalid identifier is never evidence)."""
+    compact = values.str.replace(r"[\s-]", "", regex=True).str.upper()
+    return names.map_distinct(compact, lambda v: v if v and is_valid(v) else "").to_numpy(dtype=object)
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the comparisons and blocking keys read, one entry per record (strings are '' when missing)."""
+    record_id: np.ndarray
+    nhs_number: np.ndarray
+    upn: np.ndarray
+    given: np.ndarray              # normalised full given name, placeholders removed
+    given_first: np.ndarray        # its first word
+    given_key: np.ndarray          # primary canonical form of the first word (blocking key)
+    given_id: np.ndarray           # integer id of the first word, -1 when missing
+    given_variant_codes: np.ndarray  # sorted id_a * (max id + 1) + id_b for names sharing a canonical form
+    given_phonetic: np.ndarray
+    family: np.ndarray
+    family_first: np.ndarray       # first and last words, for one half of a double-barrelled surname
+    family_last: np.ndarray
+    family_phonetic: np.ndarray
+    name_tokens: np.ndarray        # sorted words of given and family names, for swapped names
+    dob: np.ndarray                # days since 1970-01-01, -1 when missing
+    dob_year: np.ndarray
+    dob_month: np.ndarray
+    dob_day: np.ndarray
+    dob_text: np.ndarray           # YYYYMMDD, '' when missing
+    sex: np.ndarray
+    postcode: np.ndarray
+    postcode_sector: np.ndarray
+    postcode_district: np.ndarray
+    address: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.record_id)
+
+    @classmethod
+    def of(cls, records: pd.DataFrame, forms: names.GivenNameForms | None = None) -> "Features":
+        frame = person_schema(records)
+        given = names.person_names(frame["given_name"])
+        family = names.person_names(frame["family_name"])
+        given_first = names.first_token(given)
+        given_key, given_id, variant_codes = names.canonical_forms(given_first, forms)
+        dob = pd.to_datetime(frame["date_of_birth"].str.strip(), format="%Y-%m-%d", errors="coerce")
+        dob = dob.where(dob > PLACEHOLDER_DOB)
+        known = dob.notna().to_numpy()
+        days = np.where(known, (dob - pd.Timestamp("1970-01-01")).dt.days.fillna(-1).to_numpy(), -1).astype(np.int64)
+        sex = frame["sex"].str.strip().str.upper()
+        postcode = frame["postcode"].str.replace(r"[^0-9A-Za-z]", "", regex=True).str.upper()
+        postcode = postcode.where(postcode.str.match(_POSTCODE), "")
+        return cls(
+            record_id=frame["record_id"].to_numpy(dtype=object),
+            nhs_number=_valid_identifiers(frame["nhs_number"], nhs.is_valid),
+            upn=_valid_identifiers(frame["upn"], upn.is_valid),
+            given=given.to_numpy(dtype=object),
+            given_first=given_first.to_numpy(dtype=object),
+            given_key=given_key.to_numpy(dtype=object),
+            given_id=given_id,
+            given_variant_codes=variant_codes,
+            given_phonetic=names.phonetic(given).to_numpy(dtype=object),
+            family=family.to_numpy(dtype=object),
+            family_first=names.first_token(family).to_numpy(dtype=object),
+            family_last=names.last_token(family).to_numpy(dtype=object),
+            family_phonetic=names.phonetic(family).to_numpy(dtype=object),
+            name_tokens=names.sorted_tokens(given, family).to_numpy(dtype=object),
+            dob=days,
+            dob_year=np.where(known, dob.dt.year.fillna(0).to_numpy(), 0).astype(np.int64),
+            dob_month=np.where(known, dob.dt.month.fillna(0).to_numpy(), 0).astype(np.int64),
+            dob_day=np.where(known, dob.dt.day.fillna(0).to_numpy(), 0).astype(np.int64),
+            dob_text=dob.dt.strftime("%Y%m%d").fillna("").to_numpy(dtype=object),
+            sex=sex.where(sex.isin(["M", "F"]), "").to_numpy(dtype=object),
+            postcode=postcode.to_numpy(dtype=object),
+            postcode_sector=postcode.str[:-2].to_numpy(dtype=object),
+            postcode_district=postcode.str[:-3].to_numpy(dtype=object),
+            address=names.normalise(frame["address"]).to_numpy(dtype=object),
+        )
+
+
+class PairView:
+    """Candidate pairs (positions ``left``, ``right`` into :class:`Features`) with the vectorised tests the level
+    conditions are written in. Similarities are computed once per attribute and cached."""
+
+    def __init__(self, features: Features, left: np.ndarray, right: np.ndarray):
+        self.features, self.left, self.right = features, left, right
+        self._cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def l(self, attribute: str) -> np.ndarray:              # noqa: E743 - left and right sides of a pair
+        return getattr(self.features, attribute)[self.left]
+
+    def r(self, attribute: str) -> np.ndarray:
+        return getattr(self.features, attribute)[self.right]
+
+    def missing(self, attribute: str) -> np.ndarray:
+        return (self.l(attribute) == "") | (self.r(attribute) == "")
+
+    def equal(self, attribute: str) -> np.ndarray:
+        return self.l(attribute) == self.r(attribute)
+
+    def _similarity(self, attribute: str, scorer, scale: float) -> np.ndarray:
+        key = (attribute, scorer.__name__)
+        if key not in self._cache:
+            scores = cpdist(list(self.l(attribute)), list(self.r(attribute)), scorer=scorer, workers=-1)
+            self._cache[key] = np.asarray(scores, dtype=np.float32) / scale
+        return self._cache[key]
+
+    def jaro_winkler(self, attribute: str) -> np.ndarray:
+        return self._similarity(attribute, JaroWinkler.normalized_similarity, 1.0)
+
+    def token_set(self, attribute: str) -> np.ndarray:
+        """rapidfuzz token_set_ratio scaled to 0..1."""
+        return self._similarity(attribute, fuzz.token_set_ratio, 100.0)
+
+    @cached_property
+    def given_variants(self) -> np.ndarray:
+        """The first given names differ but share a canonical form (nickname or spelling variant)."""
+        codes = self.features.given_variant_codes
+        if not len(codes):
+            return np.zeros(len(self), dtype=bool)
+        ids_l, ids_r = self.l("given_id"), self.r("given_id")
+        pair_codes = ids_l * (int(self.features.given_id.max()) + 1) + ids_r
+        found = np.searchsorted(codes, pair_codes).clip(max=len(codes) - 1)
+        return (ids_l >= 0) & (ids_r >= 0) & (codes[found] == pair_codes)
+
+    @cached_property
+    def names_swapped(self) -> np.ndarray:
+        """Given and family names recorded the other way round: same words, different given name."""
+        return (~self.missing("given") & ~self.missing("family") & self.equal("name_tokens")
+                & ~self.equal("given"))
+
+    @cached_property
+    def family_half(self) -> np.ndarray:
+        """One half of a double-barrelled family name equals the other record's whole family name."""
+        half = np.zeros(len(self), dtype=bool)
+        for this, other in ((self.l, self.r), (self.r, self.l)):
+            double = this("family_first") != this("family")
+            half |= double & ((this("family_first") == other("family")) | (this("family_last") == other("family")))
+        return half
+
+    @cached_property
+    def postcodes_differ(self) -> np.ndarray:
+        """Both postcodes known and different: the addresses then differ too, and the postcode comparison already
+        counts that (so the address comparison is null rather than counting one move twice)."""
+        return ~self.missing("postcode") & ~self.equal("postcode")
+
+    @cached_property
+    def dob_swapped(self) -> np.ndarray:
+        return ((self.l("dob_year") == self.r("dob_year")) & (self.l("dob_day") == self.r("dob_month"))
+                & (self.l("dob_month") == self.r("dob_day")))
+
+    @cached_property
+    def dob_one_digit(self) -> np.ndarray:
+        """Damerau-Levenshtein distance 1 between the YYYYMMDD forms (for equal lengths: one substitution or one
+        transposition of neighbouring digits)."""
+        digits_l, digits_r = _digits(self.l("dob_text")), _digits(self.r("dob_text"))
+        differ = digits_l != digits_r
+        count = differ.sum(axis=1)
+        neighbours = ((digits_l[:, :-1] == digits_r[:, 1:]) & (digits_l[:, 1:] == digits_r[:, :-1])
+                      & differ[:, :-1] & differ[:, 1:]).any(axis=1)
+        return (count == 1) | ((count == 2) & neighbours)
+
+    def dob_days_apart(self) -> np.ndarray:
+        return np.abs(self.l("dob") - self.r("dob"))
+
+
+def _digits(texts: np.ndarray) -> np.ndarray:
+    """YYYYMMDD strings as an (n, 8) array of digits; missing dates as all -1."""
+    filled = np.where(texts == "", "--------", texts).astype("U8")
+    return (filled.view(np.int32).reshape(-1, 8) - ord("0")).astype(np.int8)
+
+
+@dataclass(frozen=True)
+class Level:
+    label: str
+    description: str
+    condition: Callable[[PairView], np.ndarray] | None    # None: the null level's test is on the comparison
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One field's comparison: a null test (level 0) and levels 1.. from best to worst; the last is 'else'."""
+    name: str                                  # the weight column is w_<name>
+    null: Callable[[PairView], np.ndarray]
+    levels: tuple[Level, ...]
+    term_frequency: str | None = None          # Features attribute whose value frequency adjusts the exact level
+
+    def labels(self) -> list[str]:
+        return ["null", *(level.label for level in self.levels)]
+
+    def levels_of(self, pairs: PairView) -> np.ndarray:
+        """Integer level per pair: 0 null, then 1 + index of the first level whose condition holds."""
+        conditions = [level.condition(pairs) if level.condition else np.ones(len(pairs), bool)
+                      for level in self.levels]
+        chosen = np.select(conditions, np.arange(1, len(self.levels) + 1, dtype=np.int8), default=len(self.levels))
+        return np.where(self.null(pairs), 0, chosen).astype(np.int8)
+
+
+ELSE = Level("else", "none of the above", None)
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("nhs_number", lambda p: p.missing("nhs_number"), (
+        Level("equal", "the same valid NHS number", lambda p: p.equal("nhs_number")),
+        Level("different", "two different valid NHS numbers", None),
+    )),
+    Comparison("upn", lambda p: p.missing("upn"), (
+        Level("equal", "the same valid unique pupil number", lambda p: p.equal("upn")),
+        Level("different", "two different valid unique pupil numbers", None),
+    )),
+    Comparison("given_name", lambda p: p.missing("given"), (
+        Level("exact", "same normalised given name", lambda p: p.equal("given")),
+        Level("variant", "nickname or spelling variant of the same name", lambda p: p.given_variants),
+        Level("swapped", "given and family names swapped", lambda p: p.names_swapped),
+        Level("jw_0.92", "Jaro-Winkler >= 0.92", lambda p: p.jaro_winkler("given") >= 0.92),
+        Level("jw_0.85", "Jaro-Winkler >= 0.85", lambda p: p.jaro_winkler("given") >= 0.85),
+        Level("phonetic", "same metaphone code", lambda p: p.equal("given_phonetic")),
+        ELSE,
+    ), term_frequency="given"),
+    Comparison("family_name", lambda p: p.missing("family") | p.names_swapped, (
+        Level("exact", "same normalised family name", lambda p: p.equal("family")),
+        Level("half", "one half of a double-barrelled name equals the other name", lambda p: p.family_half),
+        Level("jw_0.92", "Jaro-Winkler >= 0.92", lambda p: p.jaro_winkler("family") >= 0.92),
+        Level("jw_0.85", "Jaro-Winkler >= 0.85", lambda p: p.jaro_winkler("family") >= 0.85),
+        ELSE,
+    ), term_frequency="family"),
+    Comparison("date_of_birth", lambda p: (p.l("dob") < 0) | (p.r("dob") < 0), (
+        Level("exact", "same date, not 1 January", lambda p: p.equal("dob")
+              & ~((p.l("dob_day") == 1) & (p.l("dob_month") == 1))),
+        Level("exact_1_jan", "same date, 1 January (often a placeholder)", lambda p: p.equal("dob")),
+        Level("day_month_swapped", "day and month swapped", lambda p: p.dob_swapped),
+        Level("one_digit", "one digit different or two neighbouring digits transposed", lambda p: p.dob_one_digit),
+        Level("within_31_days", "at most 31 days apart", lambda p: p.dob_days_apart() <= 31),
+        Level("same_year", "same year of birth", lambda p: p.equal("dob_year")),
+        ELSE,
+    )),
+    Comparison("sex", lambda p: p.missing("sex"), (
+        Level("equal", "same sex", lambda p: p.equal("sex")),
+        Level("different", "different sex", None),
+    )),
+    Comparison("postcode", lambda p: p.missing("postcode"), (
+        Level("full", "same postcode", lambda p: p.equal("postcode")),
+        Level("sector", "same postcode sector", lambda p: p.equal("postcode_sector")),
+        Level("district", "same postcode district", lambda p: p.equal("postcode_district")),
+        ELSE,
+    )),
+    Comparison("address", lambda p: p.missing("address") | p.postcodes_differ, (
+        Level("ts_0.9", "token set ratio >= 0.9", lambda p: p.token_set("address") >= 0.9),
+        Level("ts_0.7", "token set ratio >= 0.7", lambda p: p.token_set("address") >= 0.7),
+        ELSE,
+    )),
+)
+
+
+def by_name(name: str) -> Comparison:
+    return next(c for c in COMPARISONS if c.name == name)
+
+
+def compare(features: Features, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:
+    """One int8 level column per comparison, one row per pair."""
+    pairs = PairView(features, left, right)
+    return pd.DataFrame({c.name: c.levels_of(pairs) for c in COMPARISONS})

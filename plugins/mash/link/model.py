@@ -1,0 +1,264 @@
+"""The Fellegi-Sunter model: m and u probabilities per comparison level, estimated from the data being linked.
+
+- u (how often a level occurs between two different children) from a uniform sample of random record pairs, which
+  are almost all non-matches;
+- m (how often it occurs between two records of the same child) by expectation-maximisation on the candidate
+  pairs with u fixed, once per blocking pass with an exact key, over the comparisons that key does not constrain
+  (Splink's approach), the passes' estimates averaged weighted by each pass's expected number of matches;
+- the prior lambda (probability that two random records are the same child): the expected number of matches among
+  the candidate pairs under the fitted model, divided by the number of all record pairs.
+
+A pair's weight for a comparison is log2(m/u) of its level (0 for the null level); exact given and family names
+use u = the frequency of that name among the records (term-frequency adjustment: 'Smith' or 'Muhammad' agreeing
+says less than 'Wojcik'). The match weight is the prior's log-odds plus the comparison weights plus the twins
+guard (see :func:`twins_guard`); match_probability = 2^w / (1 + 2^w).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .blocking import PASSES, Candidates
+from .comparisons import COMPARISONS, Comparison, Features, compare, by_name
+
+
+@dataclass
+class Model:
+    m: dict[str, np.ndarray]             # comparison -> probability per level (index 0, the null level, unused)
+    u: dict[str, np.ndarray]
+    prior: float                         # lambda over all record pairs
+    candidate_match_share: float         # lambda among the candidate pairs
+    training: dict = field(default_factory=dict)   # counts only
+
+    def weights(self, name: str) -> np.ndarray:
+        """log2(m/u) per level, 0 for the null level."""
+        table = np.log2(self.m[name] / self.u[name])
+        table[0] = 0.0
+        return table
+
+    @property
+    def prior_weight(self) -> float:
+        return float(np.log2(self.prior / (1 - self.prior)))
+
+    def as_dict(self) -> dict:
+        """JSON-serialisable: every comparison's levels with their m, u and weight (no personal data)."""
+        comparisons = {}
+        for comparison in COMPARISONS:
+            weights = self.weights(comparison.name)
+            comparisons[comparison.name] = {
+                "term_frequency_adjusted_level": "exact" if comparison.term_frequency else None,
+                "levels": [{"level": i, "label": label,
+                            "description": comparison.levels[i - 1].description if i else "missing on either side",
+                            "m": None if i == 0 else float(self.m[comparison.name][i]),
+                            "u": None if i == 0 else float(self.u[comparison.name][i]),
+                            "weight": float(weights[i])}
+                           for i, label in enumerate(comparison.labels())]}
+        return {"prior": self.prior, "prior_weight": self.prior_weight,
+                "candidate_match_share": self.candidate_match_share, "comparisons": comparisons,
+                "twins_guard": twins_guard.__doc__.split("\n\n")[0].strip(), "training": self.training}
+
+
+def _distribution(levels: np.ndarray, n_levels: int, weights: np.ndarray | None, floor: float) -> np.ndarray:
+    """Share of each non-null level among the non-null ones (index 0 left as 1.0), floored and renormalised."""
+    counts = np.bincount(levels, weights=weights, minlength=n_levels + 1)[1:].astype(float)
+    total = counts.sum()
+    share = counts / total if total > 0 else np.full(n_levels, 1.0 / n_levels)
+    share = np.maximum(share, floor)
+    return np.concatenate(([1.0], share / share.sum()))
+
+
+def random_pairs(n: int, sample: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair when there are at most ``sample`` of them, else ``sample`` uniform random pairs of distinct
+    records (with replacement)."""
+    if n * (n - 1) // 2 <= sample:
+        return np.triu_indices(n, 1)
+    left, right = rng.integers(0, n, size=sample), rng.integers(0, n, size=sample)
+    keep = left != right
+    return left[keep], right[keep]
+
+
+def _u_from(levels: pd.DataFrame, non_match: np.ndarray | None, floor: float) -> dict[str, np.ndarray]:
+    return {c.name: _distribution(levels[c.name].to_numpy(), len(c.levels), non_match, floor) for c in COMPARISONS}
+
+
+def _starting_m(comparison: Comparison) -> np.ndarray:
+    """Before EM: most matches at the best level, halving level by level, 5% at the worst."""
+    n = len(comparison.levels)
+    share = np.array([0.5 ** i for i in range(n - 1)] + [0.05])
+    return np.concatenate(([1.0], share / share.sum()))
+
+
+COLUMN = {comparison.name: j for j, comparison in enumerate(COMPARISONS)}
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """The distinct level patterns (rows over all comparisons) among some pairs, and each pair's pattern: EM and
+    posteriors are computed once per pattern, not once per pair."""
+    rows: np.ndarray
+    of_pair: np.ndarray
+
+    @classmethod
+    def of(cls, levels: pd.DataFrame) -> "Patterns":
+        matrix = levels[list(COLUMN)].to_numpy(dtype=np.int64)
+        code = np.zeros(len(matrix), dtype=np.int64)
+        for comparison in COMPARISONS:
+            code = code * (len(comparison.levels) + 1) + matrix[:, COLUMN[comparison.name]]
+        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        return cls(matrix[first], inverse.ravel())
+
+    def counts(self, mask: np.ndarray | None = None) -> np.ndarray:
+        pairs = self.of_pair if mask is None else self.of_pair[mask]
+        return np.bincount(pairs, minlength=len(self.rows)).astype(float)
+
+    def log2_bayes_factors(self, names: list[str], m: dict, u: dict) -> np.ndarray:
+        total = np.zeros(len(self.rows))
+        for name in names:
+            table = np.log2(m[name] / u[name])
+            table[0] = 0.0
+            total += table[self.rows[:, COLUMN[name]]]
+        return total
+
+
+def _posterior(log2_bf: np.ndarray, share: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp2(-log2_bf) * (1.0 - share) / share)
+
+
+def expectation_maximisation(patterns: Patterns, counts: np.ndarray, names: list[str], u: dict, m: dict,
+                             share: float, fit_m: bool, iterations: int, tolerance: float, floor: float
+                             ) -> tuple[dict, float, int]:
+    """EM over level patterns weighted by ``counts`` (pairs per pattern), using comparisons ``names``: returns m
+    (re-estimated if ``fit_m``), the match share among the counted pairs and the iterations used. u stays
+    fixed."""
+    m = {name: m[name].copy() for name in names}
+    if not counts.sum():
+        return m, share, 0
+    for iteration in range(1, iterations + 1):
+        matched = counts * _posterior(patterns.log2_bayes_factors(names, m, u), share)
+        new_share = float(np.clip(matched.sum() / counts.sum(), floor, 1 - floor))
+        change = abs(new_share - share)
+        share = new_share
+        if fit_m:
+            for name in names:
+                new_m = _distribution(patterns.rows[:, COLUMN[name]], len(m[name]) - 1, matched, floor)
+                change = max(change, float(np.abs(new_m - m[name]).max()))
+                m[name] = new_m
+        if change < tolerance:
+            break
+    return m, share, iteration
+
+
+def _fit_m(patterns: Patterns, candidates: Candidates, u: dict, iterations: int, tolerance: float,
+           floor: float) -> tuple[dict, dict]:
+    """m by EM once per blocking pass (over the comparisons the pass does not force to agree), averaged weighted
+    by each pass's expected number of matches."""
+    start = {c.name: _starting_m(c) for c in COMPARISONS}
+    sums = {name: np.zeros_like(table) for name, table in start.items()}
+    totals = dict.fromkeys(start, 0.0)
+    per_pass = {}
+    for blocking_pass in (p for p in PASSES if p.trains):
+        counts = patterns.counts(candidates.passes[blocking_pass.name])
+        if not counts.any():
+            continue
+        names = [c.name for c in COMPARISONS if c.name not in blocking_pass.compared_on]
+        m, share, used = expectation_maximisation(patterns, counts, names, u, start, 0.5, True, iterations,
+                                                  tolerance, floor)
+        expected = share * counts.sum()
+        per_pass[blocking_pass.name] = {"pairs": int(counts.sum()), "iterations": used,
+                                        "expected_matches": round(expected, 1)}
+        for name in names:
+            if counts[patterns.rows[:, COLUMN[name]] > 0].any():
+                sums[name] += expected * m[name]
+                totals[name] += expected
+    return {name: sums[name] / totals[name] if totals[name] > 0 else start[name] for name in start}, per_pass
+
+
+def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u_sample: int, seed: int,
+             iterations: int, tolerance: float, floor: float) -> Model:
+    """Fit the model in two rounds. Round 1: u from the random pairs, m by EM. Round 2: u again from the same
+    random pairs, each weighted by its probability of being a non-match under round 1 (1 for a random pair that
+    is not a candidate pair; this matters only for small inputs, where true matches are a noticeable share of all
+    pairs), then m by EM again. Finally the share of matches among the candidate pairs by EM with m and u fixed,
+    which gives the prior."""
+    n = len(features)
+    sample_left, sample_right = random_pairs(n, u_sample, np.random.default_rng(seed))
+    sample_levels = compare(features, sample_left, sample_right)
+    candidate_codes = candidates.left * n + candidates.right
+    sample_codes = np.minimum(sample_left, sample_right) * n + np.maximum(sample_left, sample_right)
+    found = np.searchsorted(candidate_codes, sample_codes).clip(max=max(len(candidate_codes) - 1, 0))
+    is_candidate = (candidate_codes[found] == sample_codes) if len(candidate_codes) else np.zeros(0, bool)
+
+    patterns = Patterns.of(levels)
+    all_counts = patterns.counts()
+    all_names = list(COLUMN)
+    non_match = np.ones(len(sample_levels))
+    for _ in range(2):
+        u = _u_from(sample_levels, non_match, floor)
+        m, per_pass = _fit_m(patterns, candidates, u, iterations, tolerance, floor)
+        _, share, used = expectation_maximisation(patterns, all_counts, all_names, u, m, 0.5, False, iterations,
+                                                  tolerance, floor)
+        if len(candidate_codes):
+            posterior = _posterior(patterns.log2_bayes_factors(all_names, m, u), share)[patterns.of_pair]
+            non_match = np.where(is_candidate, 1.0 - posterior[found], 1.0)
+    all_pairs = max(n * (n - 1) // 2, 1)
+    prior = float(np.clip(share * len(levels) / all_pairs, floor * floor, 1 - floor))
+    return Model(m=m, u=u, prior=prior, candidate_match_share=share,
+                 training={"u_random_pairs": len(sample_levels),
+                           "u_random_pairs_that_are_candidates": int(is_candidate.sum()),
+                           "em_passes": per_pass, "prior_iterations": used, "probability_floor": floor})
+
+
+def term_frequencies(values: np.ndarray) -> np.ndarray:
+    """Per record, the share of records (with a value) holding the same value; 1.0 where missing."""
+    series = pd.Series(values, dtype=object)
+    present = series != ""
+    counts = series[present].map(series[present].value_counts())
+    share = np.ones(len(series))
+    share[present.to_numpy()] = counts.to_numpy(dtype=float) / max(int(present.sum()), 1)
+    return share
+
+
+HOUSEHOLD = ("family_name", "date_of_birth", "postcode", "address")
+
+
+def twins_guard(levels: pd.DataFrame, weights: pd.DataFrame) -> np.ndarray:
+    """Twins guard: where two records agree on family name (any level short of 'else'), date of birth (exact) and
+    home (same postcode or address token set >= 0.9) but nothing tells children of one household apart agrees
+    (given names missing on either side, or clearly different: no exact, variant, swapped or Jaro-Winkler >= 0.85
+    match; or the recorded sexes differ and the given names are not identical, as Aleksander and Aleksandra), the
+    household fields are no evidence (twins share them by construction), so the guard cancels their weights and
+    only the given names, sex and identifiers decide.
+
+    Returns the guard weight per pair (0 where the pattern does not hold)."""
+    given, family, dob = (by_name(name).labels() for name in ("given_name", "family_name", "date_of_birth"))
+    undistinguished = (levels["given_name"].isin([0, given.index("phonetic"), given.index("else")])
+                       | ((levels["sex"] == 2) & (levels["given_name"] != given.index("exact"))))
+    same_family = ~levels["family_name"].isin([0, family.index("else")])
+    same_birthday = levels["date_of_birth"].isin([dob.index("exact"), dob.index("exact_1_jan")])
+    same_home = (levels["postcode"] == 1) | (levels["address"] == 1)
+    pattern = (same_family & same_birthday & same_home & undistinguished).to_numpy()
+    household = weights[[f"w_{name}" for name in HOUSEHOLD]].sum(axis=1).to_numpy()
+    return np.where(pattern, -household, 0.0)
+
+
+def score(features: Features, candidates: Candidates, levels: pd.DataFrame, model: Model) -> pd.DataFrame:
+    """Per pair: the weight of every comparison, the prior, the twins guard, match_weight and probability."""
+    weights = {}
+    for comparison in COMPARISONS:
+        level = levels[comparison.name].to_numpy()
+        weight = model.weights(comparison.name)[level]
+        if comparison.term_frequency:
+            exact = level == 1
+            frequency = term_frequencies(getattr(features, comparison.term_frequency))
+            u_value = np.maximum(frequency[candidates.left[exact]], model.training["probability_floor"])
+            weight[exact] = np.log2(model.m[comparison.name][1] / u_value)
+        weights[f"w_{comparison.name}"] = weight
+    frame = pd.DataFrame(weights)
+    frame["w_twins_guard"] = twins_guard(levels, frame)
+    frame.insert(0, "w_prior", model.prior_weight)
+    frame.insert(0, "match_weight", frame.sum(axis=1))
+    frame.insert(1, "match_probability", 1.0 / (1.0 + np.exp2(-frame["match_weight"].to_numpy())))
+    return frame

@@ -1,0 +1,56 @@
+"""Tonight's matching over the store: link every agency's current person records into children, keep the
+children's ids stable, remember why each link was made, and queue the uncertain pairs for officers.
+
+The same as the nightly DAG's `match_children` task and `mash match`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import Engine, delete
+
+from mash.link import LinkSettings, link
+from mash.link.identity import assign_child_ids
+from mash.link.records import records_from_store
+from mash.link.review import constraints, explanations, sync_review_queue
+from mash.store import bulk_insert
+from mash.store.schema import record_link
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    """Counts only: safe for logs and XCom."""
+    records: int
+    children: int
+    links: int
+    reviews: int
+    new_children: int
+    merged: int
+    split: int
+    records_moved: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = None) -> MatchSummary:
+    records = records_from_store(engine)
+    with engine.connect() as conn:
+        must_link, cannot_link = constraints(conn)
+    present = set(records["record_id"])
+    result = link(records, settings,
+                  must_link=[p for p in must_link if present.issuperset(p)],
+                  cannot_link=[p for p in cannot_link if present.issuperset(p)])
+    links = result.pairs[result.pairs["decision"] == "link"]
+    with engine.begin() as conn:
+        _, changes = assign_child_ids(conn, result.clusters, run_id)
+        reviews = sync_review_queue(conn, result.pairs, run_id)
+        conn.execute(delete(record_link))
+        bulk_insert(conn, record_link, ["record_id_l", "record_id_r", "match_probability", "match_weight",
+                                        "weights", "run_id"],
+                    zip(links["record_id_l"], links["record_id_r"], links["match_probability"].astype(float),
+                        links["match_weight"].astype(float), explanations(links), [run_id] * len(links)))
+    return MatchSummary(records=len(records), children=changes.children, links=len(links), reviews=reviews,
+                        new_children=changes.new, merged=changes.merged, split=changes.split,
+                        records_moved=changes.records_moved)

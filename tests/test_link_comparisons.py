@@ -1,0 +1,124 @@
+"""Every comparison's levels on hand-picked pairs of records, and the name normalisation they rest on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mash.link.comparisons import Features, by_name, compare
+from mash.link.names import GivenNameForms, is_placeholder, normalise_text
+
+NHS_A, NHS_B, NHS_BAD = "4010234563", "4010234571", "4010234564"
+UPN_A, UPN_B = "J380123401001", "Y380123401002"
+
+
+def level(field: str, left: dict, right: dict) -> str:
+    """The label of the level the pair (left, right) gets on comparison ``field``."""
+    records = pd.DataFrame([{"record_id": "a", **left}, {"record_id": "b", **right}])
+    levels = compare(Features.of(records), np.array([0]), np.array([1]))
+    return by_name(field).labels()[int(levels.loc[0, field])]
+
+
+def given(a: str, b: str, **both) -> str:
+    return level("given_name", {"given_name": a, "family_name": "Jones", **both},
+                 {"given_name": b, "family_name": "Jones", **both})
+
+
+def family(a: str, b: str) -> str:
+    return level("family_name", {"given_name": "Sam", "family_name": a}, {"given_name": "Sam", "family_name": b})
+
+
+def dob(a: str, b: str) -> str:
+    return level("date_of_birth", {"date_of_birth": a}, {"date_of_birth": b})
+
+
+def test_names_are_transliterated_and_normalised():
+    assert normalise_text("Łukasz O'Brien-Wójcik ") == "lukasz obrien wojcik"
+    assert given("Łukasz", "Lukasz") == "exact"
+    assert family("Wójcik", "WOJCIK") == "exact"
+    assert family("Ionuț", "Ionut") == "exact"
+
+
+@pytest.mark.parametrize("name", ["Baby", "baby", "Unborn", "Infant", "Male", "FEMALE", "Twin 1", "", "Baby Boy"])
+def test_placeholder_names_are_missing(name):
+    assert is_placeholder(normalise_text(name))
+    assert given(name, "Baby") == "null"
+    assert given(name, "Amelia") == "null"
+
+
+@pytest.mark.parametrize("a, b", [("Bill", "William"), ("Mohammed", "Muhammad"), ("Mohamed", "Mohammad"),
+                                  ("Kasia", "Katarzyna"), ("Gosia", "Małgorzata"), ("Kuba", "Jakub"),
+                                  ("Seun", "Oluwaseun"), ("Siobhan", "Shivon"), ("Aysha", "Aisha"),
+                                  ("Hussein", "Husain"), ("Zofia", "Sophia")])
+def test_nicknames_and_spelling_variants_are_the_variant_level(a, b):
+    assert given(a, b) == "variant"
+
+
+def test_given_name_levels():
+    assert given("Amelia", "Amelia") == "exact"
+    assert given("Charlotte", "Charlote") == "jw_0.92"
+    assert given("Aiden", "Aidan") == "jw_0.85"
+    assert given("Caitlin", "Kaitlyn") == "phonetic"
+    assert given("Amelia", "Olivia") == "else"
+    swapped = level("given_name", {"given_name": "Siobhan", "family_name": "Murphy"},
+                    {"given_name": "Murphy", "family_name": "Siobhan"})
+    assert swapped == "swapped"
+    assert level("family_name", {"given_name": "Siobhan", "family_name": "Murphy"},
+                 {"given_name": "Murphy", "family_name": "Siobhan"}) == "null"   # counted once, as 'swapped'
+
+
+def test_variant_forms_come_from_the_data_file():
+    forms = GivenNameForms([["Wojciech", "Wojtek"]])
+    assert forms.forms("wojtek")[0] == forms.forms("wojciech")[0] == "wojciech"
+
+
+def test_family_name_levels():
+    assert family("Khan-Smith", "Smith") == "half"
+    assert family("Smith", "Khan-Smith") == "half"
+    assert family("Sutcliffe", "Sutcilffe") == "jw_0.92"
+    assert family("Patel", "Shah") == "else"
+    assert family("Smith", "") == "null"
+
+
+def test_date_of_birth_levels_compare_dates_not_strings():
+    assert dob("2014-03-05", "2014-03-05") == "exact"
+    assert dob("2014-01-01", "2014-01-01") == "exact_1_jan"
+    assert dob("2014-03-05", "2014-05-03") == "day_month_swapped"
+    assert dob("2014-03-05", "2014-03-08") == "one_digit"
+    assert dob("2014-03-15", "2014-03-51") == "null"                   # not a date
+    assert dob("2014-12-13", "2014-12-31") == "one_digit"             # neighbouring digits transposed
+    assert dob("2014-02-27", "2014-03-12") == "within_31_days"
+    assert dob("2014-02-27", "2014-09-12") == "same_year"
+    assert dob("2014-02-27", "2011-09-12") == "else"
+    assert dob("1900-01-01", "1900-01-01") == "null"                   # placeholder
+    assert dob("", "2014-03-05") == "null"
+
+
+def test_identifier_levels():
+    nhs = lambda a, b: level("nhs_number", {"nhs_number": a}, {"nhs_number": b})   # noqa: E731
+    assert nhs(NHS_A, "401 023 4563") == "equal"
+    assert nhs(NHS_A, NHS_B) == "different"
+    assert nhs(NHS_A, NHS_BAD) == "null"                               # fails its check digit: not evidence
+    assert nhs("", NHS_A) == "null"
+    upn = lambda a, b: level("upn", {"upn": a}, {"upn": b})            # noqa: E731
+    assert upn(UPN_A, UPN_A.lower()) == "equal"
+    assert upn(UPN_A, UPN_B) == "different"
+    assert upn(UPN_A, "A380123401001") == "null"
+
+
+def test_sex_postcode_and_address_levels():
+    sex = lambda a, b: level("sex", {"sex": a}, {"sex": b})            # noqa: E731
+    assert (sex("M", "M"), sex("M", "F"), sex("U", "F"), sex("", "F")) == ("equal", "different", "null", "null")
+    postcode = lambda a, b: level("postcode", {"postcode": a}, {"postcode": b})    # noqa: E731
+    assert postcode("LS1 1AA", "ls11aa") == "full"
+    assert postcode("LS1 1AA", "LS1 1BD") == "sector"
+    assert postcode("LS1 1AA", "LS1 6BD") == "district"
+    assert postcode("LS1 1AA", "M1 1AA") == "else"
+    assert postcode("LS1 1AA", "not known") == "null"
+    address = lambda a, b, pa="LS1 1AA", pb="LS1 1AA": level(   # noqa: E731
+        "address", {"address": a, "postcode": pa}, {"address": b, "postcode": pb})
+    assert address("14 Mill Lane, Leeds", "14 mill lane") == "ts_0.9"
+    assert address("14 Mill Lane", "41 Mill Lne") == "ts_0.7"
+    assert address("14 Mill Lane", "3 Oak Avenue") == "else"
+    assert address("14 Mill Lane", "3 Oak Avenue", pb="M1 1AA") == "null"   # the postcode already tells the move
