@@ -122,3 +122,25 @@ def test_sex_postcode_and_address_levels():
     assert address("14 Mill Lane", "41 Mill Lne") == "ts_0.7"
     assert address("14 Mill Lane", "3 Oak Avenue") == "else"
     assert address("14 Mill Lane", "3 Oak Avenue", pb="M1 1AA") == "null"   # the postcode already tells the move
+
+
+def test_a_preferred_middle_or_former_name_is_alternative_evidence():
+    known_as = level("given_name", {"given_name": "Oluwaseun", "preferred_name": "Tobi", "family_name": "Adeyemi"},
+                     {"given_name": "Tobi", "family_name": "Adeyemi"})
+    assert known_as == "exact"
+    by_middle = level("given_name", {"given_name": "Mary", "middle_names": "Kate Anne", "family_name": "Doyle"},
+                      {"given_name": "Kate", "family_name": "Doyle"})
+    assert by_middle == "exact"
+    renamed = level("family_name", {"given_name": "Leah", "family_name": "Wood", "former_family_name": "Khan"},
+                    {"given_name": "Leah", "family_name": "Khan"})
+    assert renamed == "exact"
+    assert given("Mary", "Kate") not in {"exact", "variant"}      # without the alternative, no such evidence
+
+
+def test_neighbours_in_one_street_are_not_the_same_address():
+    same_street = level("address", {"postcode": "HD1 2AB", "address": "158 Deighton Lane, Huddersfield"},
+                        {"postcode": "HD1 2AB", "address": "141 Deighton Lane, Huddersfield"})
+    same_home = level("address", {"postcode": "HD1 2AB", "address": "158 Deighton Lane, Huddersfield"},
+                      {"postcode": "HD1 2AB", "address": "158 Deighton Lane Huddersfield"})
+    assert same_home == "ts_0.9"
+    assert same_street != "ts_0.9"

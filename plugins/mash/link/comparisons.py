@@ -8,7 +8,8 @@ pandas and ``rapidfuzz.process.cpdist``), never a Python loop over pairs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import Callable
 
@@ -22,7 +23,13 @@ from stdnum.gb import nhs, upn
 from . import names
 
 COLUMNS = ("record_id", "source", "nhs_number", "upn", "given_name", "middle_names", "family_name",
-           "date_of_birth", "sex", "postcode", "address")
+           "former_family_name", "preferred_name", "date_of_birth", "sex", "postcode", "address")
+# A record's other names, each an alternative in one name comparison (the pair gets the best level over the
+# alternatives): the name a child goes by (schools), the first middle name (a child known by it; police record all
+# forenames in one field) and a previous family name (social care).
+ALTERNATIVE_NAMES = (("preferred_name", "given_name"), ("middle_names", "given_name"),
+                     ("former_family_name", "family_name"))
+_PER_RECORD = ("given_variant_codes", "given_id_count", "alternatives", "alternative_of", "alternative_for")
 PLACEHOLDER_DOB = pd.Timestamp("1900-01-01")
 _POSTCODE = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
 
@@ -73,14 +80,45 @@ class Features:
     postcode: np.ndarray
     postcode_sector: np.ndarray
     postcode_district: np.ndarray
-    address: np.ndarray
+    address: np.ndarray            # normalised
+    address_numbers: np.ndarray    # the address's words holding a digit (house and flat numbers), sorted
+    # Alternative names: rows of the same kind as above for a record's other names (schools' preferred name, the
+    # first middle name, social care's former family name), in a Features of their own; ``alternative_of`` is the
+    # position of the record each row belongs to and ``alternative_for`` the comparison it is an alternative in.
+    given_id_count: int = 0        # the ids' range (given_variant_codes are id_a * given_id_count + id_b)
+    alternatives: "Features | None" = None
+    alternative_of: np.ndarray | None = None
+    alternative_for: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.record_id)
 
+    def take(self, positions: np.ndarray) -> "Features":
+        """The records at ``positions`` (without alternatives)."""
+        return replace(self, **{f.name: getattr(self, f.name)[positions] for f in fields(self)
+                                if f.name not in _PER_RECORD}, alternatives=None, alternative_of=None,
+                       alternative_for=None)
+
+    def with_alternatives(self) -> "Features":
+        """The records followed by their alternative-name rows (positions len(self).. are alternatives)."""
+        if self.alternatives is None:
+            return self
+        return replace(self, **{f.name: np.concatenate([getattr(self, f.name), getattr(self.alternatives, f.name)])
+                                for f in fields(self) if f.name not in _PER_RECORD})
+
     @classmethod
     def of(cls, records: pd.DataFrame, forms: names.GivenNameForms | None = None) -> "Features":
         frame = person_schema(records)
+        extra, owner, target = _alternative_rows(frame)
+        features = cls._of_frame(pd.concat([frame, extra], ignore_index=True), forms)
+        if not len(extra):
+            return features
+        n = len(frame)
+        return replace(features.take(np.arange(n)), alternatives=features.take(np.arange(n, n + len(extra))),
+                       alternative_of=owner, alternative_for=target)
+
+    @classmethod
+    def _of_frame(cls, frame: pd.DataFrame, forms: names.GivenNameForms | None) -> "Features":
         given = names.person_names(frame["given_name"])
         family = names.person_names(frame["family_name"])
         given_first = names.first_token(given)
@@ -92,6 +130,7 @@ class Features:
         sex = frame["sex"].str.strip().str.upper()
         postcode = frame["postcode"].str.replace(r"[^0-9A-Za-z]", "", regex=True).str.upper()
         postcode = postcode.where(postcode.str.match(_POSTCODE), "")
+        address = names.normalise(frame["address"])
         return cls(
             record_id=frame["record_id"].to_numpy(dtype=object),
             nhs_number=_valid_identifiers(frame["nhs_number"], nhs.is_valid),
@@ -101,6 +140,7 @@ class Features:
             given_key=given_key.to_numpy(dtype=object),
             given_id=given_id,
             given_variant_codes=variant_codes,
+            given_id_count=max(int(given_id.max(initial=-1)) + 1, 1),
             given_phonetic=names.phonetic(given).to_numpy(dtype=object),
             family=family.to_numpy(dtype=object),
             family_first=names.first_token(family).to_numpy(dtype=object),
@@ -116,8 +156,28 @@ class Features:
             postcode=postcode.to_numpy(dtype=object),
             postcode_sector=postcode.str[:-2].to_numpy(dtype=object),
             postcode_district=postcode.str[:-3].to_numpy(dtype=object),
-            address=names.normalise(frame["address"]).to_numpy(dtype=object),
+            address=address.to_numpy(dtype=object),
+            address_numbers=names.map_distinct(address, _numbers).to_numpy(dtype=object),
         )
+
+
+def _alternative_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Copies of the records with one name replaced by an alternative (see ALTERNATIVE_NAMES) that is present and
+    differs from the name it stands in for; the owning record's position and the comparison of each copy."""
+    parts, owners, targets = [], [], []
+    for column, target in ALTERNATIVE_NAMES:
+        alternative = names.person_names(frame[column])
+        if column == "middle_names":
+            alternative = names.first_token(alternative)
+        primary = names.person_names(frame[target])
+        keep = ((alternative != "") & (alternative != primary)).to_numpy()
+        rows = frame[keep].copy()
+        rows[target] = alternative[keep]
+        parts.append(rows)
+        owners.append(np.flatnonzero(keep))
+        targets.append(np.full(int(keep.sum()), target, dtype=object))
+    return (pd.concat(parts, ignore_index=True), np.concatenate(owners).astype(np.int64),
+            np.concatenate(targets))
 
 
 class PairView:
@@ -164,7 +224,7 @@ class PairView:
         if not len(codes):
             return np.zeros(len(self), dtype=bool)
         ids_l, ids_r = self.l("given_id"), self.r("given_id")
-        pair_codes = ids_l * (int(self.features.given_id.max()) + 1) + ids_r
+        pair_codes = ids_l * self.features.given_id_count + ids_r
         found = np.searchsorted(codes, pair_codes).clip(max=len(codes) - 1)
         return (ids_l >= 0) & (ids_r >= 0) & (codes[found] == pair_codes)
 
@@ -190,6 +250,12 @@ class PairView:
         return ~self.missing("postcode") & ~self.equal("postcode")
 
     @cached_property
+    def house_numbers_differ(self) -> np.ndarray:
+        """Both addresses have house (or flat) numbers and they differ: neighbours in one street, whose addresses
+        a token set ratio scores as near-equal."""
+        return ~self.missing("address_numbers") & ~self.equal("address_numbers")
+
+    @cached_property
     def dob_swapped(self) -> np.ndarray:
         return ((self.l("dob_year") == self.r("dob_year")) & (self.l("dob_day") == self.r("dob_month"))
                 & (self.l("dob_month") == self.r("dob_day")))
@@ -207,6 +273,14 @@ class PairView:
 
     def dob_days_apart(self) -> np.ndarray:
         return np.abs(self.l("dob") - self.r("dob"))
+
+
+_HOUSE_NUMBER = re.compile(r"^[0-9]+[a-z]?$")
+
+
+def _numbers(address: str) -> str:
+    """The house and flat numbers of a normalised address ('12', '3a'; not a postcode's halves), sorted."""
+    return " ".join(sorted(word for word in address.split() if _HOUSE_NUMBER.match(word)))
 
 
 def _digits(texts: np.ndarray) -> np.ndarray:
@@ -289,7 +363,8 @@ COMPARISONS: tuple[Comparison, ...] = (
         ELSE,
     )),
     Comparison("address", lambda p: p.missing("address") | p.postcodes_differ, (
-        Level("ts_0.9", "token set ratio >= 0.9", lambda p: p.token_set("address") >= 0.9),
+        Level("ts_0.9", "token set ratio >= 0.9 and no different house numbers",
+              lambda p: (p.token_set("address") >= 0.9) & ~p.house_numbers_differ),
         Level("ts_0.7", "token set ratio >= 0.7", lambda p: p.token_set("address") >= 0.7),
         ELSE,
     )),
@@ -303,4 +378,39 @@ def by_name(name: str) -> Comparison:
 def compare(features: Features, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:
     """One int8 level column per comparison, one row per pair."""
     pairs = PairView(features, left, right)
-    return pd.DataFrame({c.name: c.levels_of(pairs) for c in COMPARISONS})
+    levels = {c.name: c.levels_of(pairs) for c in COMPARISONS}
+    if features.alternatives is not None and len(left):
+        combined = features.with_alternatives()
+        for name in pd.unique(features.alternative_for):
+            rows = np.flatnonzero(features.alternative_for == name)
+            pair, alt_left, alt_right = _alternative_pairs(features.alternative_of[rows], len(features) + rows,
+                                                           left, right)
+            alt_levels = by_name(name).levels_of(PairView(combined, alt_left, alt_right))
+            levels[name] = _best(levels[name], pair, alt_levels)
+    return pd.DataFrame(levels)
+
+
+def _alternative_pairs(owner: np.ndarray, row: np.ndarray, left: np.ndarray, right: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For alternative rows ``row`` of records ``owner``: every pair (index into left/right) with the owner on one
+    side, and that pair's sides with the owner replaced by the alternative row."""
+    found_pairs, found_left, found_right = [], [], []
+    for side, other, owner_is_left in ((left, right, True), (right, left, False)):
+        order = np.argsort(side, kind="stable")
+        starts = np.searchsorted(side[order], owner, "left")
+        counts = np.searchsorted(side[order], owner, "right") - starts
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        pair = order[np.repeat(starts, counts) + within]
+        alternative = np.repeat(row, counts)
+        found_pairs.append(pair)
+        found_left.append(alternative if owner_is_left else other[pair])
+        found_right.append(other[pair] if owner_is_left else alternative)
+    return tuple(np.concatenate(found) for found in (found_pairs, found_left, found_right))
+
+
+def _best(levels: np.ndarray, pair: np.ndarray, alternative: np.ndarray) -> np.ndarray:
+    """Per pair the best (lowest non-null) of its own level and its alternatives' levels."""
+    worst = np.iinfo(np.int8).max
+    best = np.where(levels > 0, levels, worst).astype(np.int8)
+    np.minimum.at(best, pair, np.where(alternative > 0, alternative, worst).astype(np.int8))
+    return np.where(best == worst, 0, best).astype(np.int8)
