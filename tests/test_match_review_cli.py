@@ -26,6 +26,7 @@ def test_officer_decisions_split_and_join_children_on_later_nights(home, engine,
     assert summary["records"] > 250 and 0 < summary["children"] < summary["records"]
     assert summary["new_children"] == summary["children"]
     night1 = _children(engine)
+    _assert_consent_rows_join_their_social_care_child(engine, night1)
 
     with engine.connect() as conn:
         linked = conn.execute(select(record_link.c.record_id_l, record_link.c.record_id_r)
@@ -62,3 +63,15 @@ def test_officer_decisions_split_and_join_children_on_later_nights(home, engine,
     assert night3[singles[0]] == night3[singles[1]]
     assert main(["review", "list"]) == 0
     assert capsys.readouterr().out.strip().endswith("pairs waiting for an officer's decision")
+
+
+def _assert_consent_rows_join_their_social_care_child(engine, children: dict[str, str]) -> None:
+    """The consent register is keyed by the local authority child id: its rows are that child's, by definition."""
+    from mash.link.records import records_from_store
+    records = records_from_store(engine)
+    keyed = records[records["la_child_id"] != ""]
+    held = set(keyed.loc[keyed["source"] == "social_care", "la_child_id"])
+    consent = keyed[(keyed["source"] == "consent") & keyed["la_child_id"].isin(held)]
+    assert len(consent) > 5
+    for row in consent.itertuples():
+        assert children[row.record_id] == children[f"social_care:{row.la_child_id}"]

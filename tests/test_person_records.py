@@ -118,9 +118,10 @@ def test_one_mapping_per_agency_standardises_hand_built_rows():
     out = standardise("police", police)
     assert list(out["given_name"]) == ["Mary", "Tom", ""] and list(out["middle_names"]) == ["Jane Ann", "", ""]
     assert list(out["upn"]) == ["", "", ""] and list(out["source"]) == ["police"] * 3
-    consent = pd.DataFrame({"consent_id": ["CN1"], "nhs_number": ["9434765919"], "given_name": ["Ayesha"],
-                            "family_name": ["Khan"], "date_of_birth": ["2019-04-01"]})
-    assert standardise("consent", consent).loc[0, "sex"] == "U"
+    consent = pd.DataFrame({"consent_id": ["CN1"], "child_id": ["LA1"], "nhs_number": ["9434765919"],
+                            "given_name": ["Ayesha"], "family_name": ["Khan"], "date_of_birth": ["2019-04-01"]})
+    standard = standardise("consent", consent)
+    assert standard.loc[0, "sex"] == "U" and standard.loc[0, "la_child_id"] == "LA1"
 
 
 def test_the_store_gives_the_same_records_as_the_night_folder(store, home, town):

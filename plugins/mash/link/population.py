@@ -34,13 +34,20 @@ class MatchSummary:
         return asdict(self)
 
 
+def same_local_authority_child(records) -> list[tuple[str, str]]:
+    """Records carrying the same local authority child id (social care's record and the consent register's rows
+    for that child) are one child by definition, not by likelihood: they are joined as must-links."""
+    keyed = records[records["la_child_id"] != ""].groupby("la_child_id")["record_id"].apply(sorted)
+    return [(ids[0], other) for ids in keyed if len(ids) > 1 for other in ids[1:]]
+
+
 def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = None) -> MatchSummary:
     records = records_from_store(engine)
     with engine.connect() as conn:
         must_link, cannot_link = constraints(conn)
     present = set(records["record_id"])
     result = link(records, settings,
-                  must_link=[p for p in must_link if present.issuperset(p)],
+                  must_link=[p for p in must_link if present.issuperset(p)] + same_local_authority_child(records),
                   cannot_link=[p for p in cannot_link if present.issuperset(p)])
     links = result.pairs[result.pairs["decision"] == "link"]
     with engine.begin() as conn:

@@ -14,7 +14,8 @@ becomes M, F or U, and ``record_id`` is ``<agency>:<local id>`` (the local id is
 Two deliberate exceptions: a social care address marked ``address_protected`` (a refuge, a confidential or
 adoptive placement) is never shared, so its postcode and address are left empty; and schools' ``preferred_name``
 is kept as an extra column (:data:`EXTRA_COLUMNS`), because a child gives police or a nurse the name they go by,
-which is often not a nickname any name table knows.
+which is often not a nickname any name table knows. ``la_child_id`` (also extra) is the local authority's child
+identifier where a feed carries it: social care's own records and the consent register, which is keyed by it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from mash.landing import codec
 
 PERSON_COLUMNS = ["record_id", "source", "nhs_number", "upn", "given_name", "middle_names", "family_name",
                   "former_family_name", "date_of_birth", "sex", "postcode", "address"]
-EXTRA_COLUMNS = ["preferred_name"]
+EXTRA_COLUMNS = ["preferred_name", "la_child_id"]
 COLUMNS = PERSON_COLUMNS + EXTRA_COLUMNS
 SEX_BY_LABEL = {"male": "M", "female": "F"}          # any other code (not known, not specified) is U
 UNKNOWN_SEX = "U"
@@ -62,13 +63,14 @@ FEEDS: dict[str, Feed] = {
                                    middle_names="middle_names", family_name="legal_family_name",
                                    preferred_name="preferred_name", date_of_birth="date_of_birth", sex="sex",
                                    **_ADDRESS)),
-    "social_care": Feed("children", dict(record_id="child_id", nhs_number="nhs_number", upn="upn",
-                                         given_name="given_name", middle_names="middle_names",
+    "social_care": Feed("children", dict(record_id="child_id", la_child_id="child_id", nhs_number="nhs_number",
+                                         upn="upn", given_name="given_name", middle_names="middle_names",
                                          family_name="family_name", former_family_name="former_family_name",
                                          date_of_birth="date_of_birth", sex="gender", **_ADDRESS),
                         dob_fallback="expected_date_of_birth", protected="address_protected"),
-    "consent": Feed("consents", dict(record_id="consent_id", nhs_number="nhs_number", given_name="given_name",
-                                     family_name="family_name", date_of_birth="date_of_birth")),
+    "consent": Feed("consents", dict(record_id="consent_id", la_child_id="child_id", nhs_number="nhs_number",
+                                     given_name="given_name", family_name="family_name",
+                                     date_of_birth="date_of_birth")),
 }
 
 
