@@ -8,12 +8,13 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
 2. **ingest** (mapped, one task per agency, shown by agency name): verifies each complete drop against its
    manifest, archives every file by SHA-256, and loads every row or quarantines it with its row number and a reason.
    A bad drop is rejected with a reason naming the file and column; the other agencies carry on;
-3. **night_summary**: logs the night's counts per agency and state;
-4. **match_children**: links every agency's current person records into children (blocking, Fellegi-Sunter
+3. **night_summary**: logs the night's counts per agency and state (it fails, and so marks the run failed, when an
+   agency's ingest failed);
+4. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
    scoring, clustering under officers' decisions), keeps each child's hub id stable from night to night with the
    lineage of merges and splits, and queues uncertain pairs for officers (`mash review`).
 
-Tasks log counts and batch ids only, and XCom carries batch ids only: no personal data. The same work runs
+Tasks log counts and batch ids only, and XCom carries batch ids and counts only: no personal data. The same work runs
 without the scheduler as `mash ingest`, `mash status` and `mash match`.
 """
 
@@ -88,7 +89,7 @@ def mash_nightly():
         log.info("night summary: %s", by_state or "no drops waiting")
         return by_state
 
-    @task
+    @task(trigger_rule="all_done")
     def match_children() -> dict[str, int]:
         from mash.link.population import match_children as match
 
@@ -101,7 +102,8 @@ def mash_nightly():
 
     ingested = ingest.expand(agency=agencies())
     prepare_store() >> ingested
-    night_summary(ingested) >> match_children()
+    night_summary(ingested)
+    ingested >> match_children()
 
 
 mash_nightly()

@@ -63,8 +63,10 @@ def test_an_unexpected_failure_in_one_agency_names_no_value_and_stops_no_other(h
     monkeypatch.setattr(ingest, "parse_file", failing_for_police)
     assert main(["ingest"]) == 2
     captured = capsys.readouterr()
-    assert "police: drop police-20261102.manifest.json failed with ValueError" in captured.err
+    assert "police: drop police-20261102.manifest.json failed with ValueError (details: " in captured.err
     assert "Zebedee" not in captured.err + captured.out + caplog.text
+    [details] = (home.root / "errors").iterdir()
+    assert details.stat().st_mode & 0o777 == 0o600 and "Zebedee" in details.read_text()
     assert sum(line.startswith("{") for line in captured.out.splitlines()) == len(agencies()) - 1
     assert any(home.agency_landing("police").iterdir()), "the failed drop must stay for a rerun"
 

@@ -171,3 +171,34 @@ def test_a_drop_rejected_for_a_damaged_file_loads_when_the_intact_file_is_redeli
     assert redelivered.state == "loaded"
     assert feed_count(store, "health", redelivered.batch_id) == 5
     assert list(landing.iterdir()) == []
+
+
+def _manifest(tmp_path, name: str, **body):
+    import json
+    path = tmp_path / name
+    path.write_text(json.dumps({"agency": "health", "extract_date": "2026-11-02",
+                                "files": [{"name": "a.csv", "contract_file": "persons", "rows": 1, "sha256": "0"}],
+                                **body}))
+    return path
+
+
+def test_a_manifest_must_be_named_for_its_agency_and_extract_date_and_list_each_file_once(tmp_path):
+    import pytest
+    from mash.landing import ManifestError, read_manifest
+    assert read_manifest(_manifest(tmp_path, "health-20261102.manifest.json"), "health").drop_name == "health-20261102"
+    long_name = [{"name": "a" * 201 + ".csv", "contract_file": "persons", "rows": 1, "sha256": "0"}]
+    twice = [{"name": "a.csv", "contract_file": "persons", "rows": 1, "sha256": "0"},
+             {"name": "a.csv", "contract_file": "events", "rows": 1, "sha256": "0"}]
+    cases = [
+        ("health-20251102.manifest.json", {},
+         "health-20251102.manifest.json: a manifest must be named health-20261102.manifest.json"),
+        ("health-x.manifest.json", {}, "health-x.manifest.json: a manifest must be named"),
+        ("health-20261102.manifest.json", {"files": twice},
+         "health-20261102.manifest.json: file entry 2 names a file an earlier entry names"),
+        ("health-20261102.manifest.json", {"files": long_name},
+         "health-20261102.manifest.json: file entry 1 must name a file in the same folder (at most 200"),
+    ]
+    for name, body, message in cases:
+        with pytest.raises(ManifestError) as caught:
+            read_manifest(_manifest(tmp_path, name, **body), "health")
+        assert str(caught.value).startswith(message)

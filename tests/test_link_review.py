@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
 
 from mash.link.review import ReviewError, constraints, decide, open_reviews, sync_review_queue
+from mash.store.schema import link_review
 
 
 def _pairs(*rows) -> pd.DataFrame:
@@ -13,13 +15,22 @@ def _pairs(*rows) -> pd.DataFrame:
                                        "decision", "w_given_name", "w_date_of_birth"])
 
 
+def _known(engine, *records: str) -> None:
+    """Give the records hub child ids, as a night's matching would."""
+    from mash.link.identity import assign_child_ids
+    with engine.begin() as conn:
+        assign_child_ids(conn, pd.DataFrame({"record_id": records, "person_id": records}), "n0")
+
+
 def test_review_pairs_are_queued_once_with_their_weights_and_decisions_bind(engine):
+    _known(engine, "police:9", "health:1", "health:5", "social_care:5")
     night1 = _pairs(("police:9", "health:1", 2.0, 0.8, "review", -1.5, 3.25),
                     ("health:2", "schools:2", 20.0, 0.99999, "link", 5.0, 9.0))
     with engine.begin() as conn:
         assert sync_review_queue(conn, night1, "n1") == 1
-        assert sync_review_queue(conn, night1, "n1") == 1            # a rerun adds nothing
+        sync_review_queue(conn, night1, "n1")                         # a rerun adds nothing
         [queued] = open_reviews(conn)
+        assert conn.execute(select(func.count()).select_from(link_review)).scalar_one() == 1
     assert (queued["record_id_l"], queued["record_id_r"]) == ("health:1", "police:9")
     assert queued["weights"] == {"w_given_name": -1.5, "w_date_of_birth": 3.25}
 
@@ -36,8 +47,10 @@ def test_review_pairs_are_queued_once_with_their_weights_and_decisions_bind(engi
     (("a", "b", "maybe", "A. Officer", "why"), "decision must be one of"),
     (("a", "a", "same", "A. Officer", "why"), "a: a record is always the same child as itself"),
     (("a", "b", "same", " ", "why"), "a decision needs the officer's name and a reason"),
+    (("health:1", "zz:unknown", "same", "A. Officer", "why"), "zz:unknown: no such record has been matched"),
 ])
 def test_a_decision_without_what_it_needs_is_refused(engine, args, message):
+    _known(engine, "health:1")
     with engine.begin() as conn, pytest.raises(ReviewError, match=message):
         decide(conn, *args)
 

@@ -156,3 +156,10 @@ def test_airflow_does_not_load_the_library_as_plugins():
     from tests.conftest import REPO
     loaded = [p for p in find_path_from_directory(str(REPO / "plugins"), ".airflowignore", "glob") if p.endswith(".py")]
     assert loaded == []
+
+
+def test_matching_runs_even_when_an_agency_fails_and_the_summary_marks_the_run(dagbag):
+    dag = dagbag.dags[DAG_ID]
+    match, summary = dag.get_task("match_children"), dag.get_task("night_summary")
+    assert match.trigger_rule == "all_done" and match.upstream_task_ids == {"ingest"}
+    assert summary.trigger_rule == "all_success" and not summary.downstream_task_ids

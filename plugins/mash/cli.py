@@ -34,7 +34,7 @@ def cmd_ingest(args, home: Home) -> int:
         except IngestFailed as exc:            # one agency's failure does not stop the others
             print(f"error: {exc}", file=sys.stderr)
             failed = True
-            continue
+            outcomes = exc.outcomes
         for outcome in outcomes:
             print(json.dumps(outcome.as_dict()))
             rejected |= outcome.state == "rejected"

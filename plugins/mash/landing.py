@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 MANIFEST_SUFFIX = ".manifest.json"
+MAX_NAME = 200
 CHUNK = 1 << 20
 
 
@@ -95,11 +96,14 @@ def read_manifest(path: Path, agency: str) -> Manifest:
     if not isinstance(raw, dict):
         raise ManifestError(f"{path.name}: expected a JSON object")
     if raw.get("agency") != agency:
-        raise ManifestError(f"{path.name}: names agency {raw.get('agency')!r} but was dropped in {agency!r}")
+        raise ManifestError(f"{path.name}: names another agency than {agency!r}, whose folder it was dropped in")
     try:
         extract_date = date.fromisoformat(str(raw.get("extract_date")))
     except ValueError:
         raise ManifestError(f"{path.name}: extract_date must be YYYY-MM-DD") from None
+    if path.name != manifest_name(agency, extract_date):
+        raise ManifestError(f"{path.name}: a manifest must be named {manifest_name(agency, extract_date)} "
+                            f"(<agency>-<extract_date as YYYYMMDD>{MANIFEST_SUFFIX})")
     files = raw.get("files")
     if not isinstance(files, list) or not files:
         raise ManifestError(f"{path.name}: 'files' must be a non-empty list")
@@ -113,8 +117,11 @@ def read_manifest(path: Path, agency: str) -> Manifest:
             raise ManifestError(f"{path.name}: file entry {i} needs name, contract_file, rows and sha256") from None
         if type(entries[-1].rows) is not int or entries[-1].rows < 0:
             raise ManifestError(f"{path.name}: file entry {i}: rows must be a whole number of records")
-        if Path(entries[-1].name).name != entries[-1].name:
-            raise ManifestError(f"{path.name}: file entry {i} must name a file in the same folder")
+        if Path(entries[-1].name).name != entries[-1].name or len(entries[-1].name) > MAX_NAME:
+            raise ManifestError(f"{path.name}: file entry {i} must name a file in the same folder "
+                                f"(at most {MAX_NAME} characters)")
+        if entries[-1].name in [e.name for e in entries[:-1]]:
+            raise ManifestError(f"{path.name}: file entry {i} names a file an earlier entry names")
     return Manifest(path, agency, extract_date, tuple(entries), hashlib.sha256(raw_bytes).hexdigest())
 
 

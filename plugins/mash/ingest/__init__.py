@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import traceback
 from dataclasses import asdict, dataclass
 from itertools import repeat
 from datetime import datetime, timezone
@@ -31,7 +32,11 @@ QUARANTINE_COLUMNS = ["batch_id", "contract_file", "row_number", "column_name", 
 
 
 class IngestFailed(RuntimeError):
-    """An unexpected failure while ingesting a drop; names the drop and the error type only."""
+    """Unexpected failures while ingesting an agency's drops; names each drop and error type only."""
+
+    def __init__(self, message: str, outcomes: list["BatchOutcome"]):
+        super().__init__(message)
+        self.outcomes = outcomes
 
 
 class DropRejected(Exception):
@@ -55,22 +60,36 @@ class BatchOutcome:
 
 
 def ingest_agency(agency: str, home: Home, engine: Engine) -> list[BatchOutcome]:
-    """Ingest every complete drop waiting in the agency's landing folder, oldest first."""
+    """Ingest every complete drop waiting in the agency's landing folder, oldest first.
+
+    A drop that fails unexpectedly stays in the landing zone for a rerun and does not stop the agency's later drops;
+    IngestFailed is raised at the end, carrying the outcomes of the others.
+    """
     contract = contracts()[agency]
-    outcomes = []
+    outcomes, failures = [], []
     for path in waiting_manifests(home.agency_landing(agency)):
         try:
             outcomes.append(ingest_drop(path, contract, home, engine))
         except Exception as exc:
-            # The message of an unexpected error may quote a value from the file: only its type leaves here.
-            log.error("%s: drop %s failed with %s; its files stay in the landing zone for a rerun", agency,
-                      path.name, exc.__class__.__name__)
-            raise IngestFailed(f"{agency}: drop {path.name} failed with {exc.__class__.__name__} "
-                               f"(run `mash ingest --agency {agency}` with MASH_DEBUG=1 to see why)") from (
-                exc if os.environ.get("MASH_DEBUG") else None)
+            # The message of an unexpected error may quote a value from the file: only its type is logged; the
+            # traceback goes to a file only the hub's account can read.
+            details = _keep_traceback(home, path.name)
+            failures.append(f"drop {path.name} failed with {exc.__class__.__name__} (details: {details})")
+            log.error("%s: %s; its files stay in the landing zone for a rerun", agency, failures[-1])
+    if failures:
+        raise IngestFailed(f"{agency}: " + "; ".join(failures), outcomes)
     if not outcomes:
         log.info("%s: no drop waiting", agency)
     return outcomes
+
+
+def _keep_traceback(home: Home, drop: str) -> Path:
+    folder = home.root / "errors"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"{drop}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}.txt"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+        handle.write(traceback.format_exc())
+    return path
 
 
 def ingest_drop(manifest_path: Path, contract: Contract, home: Home, engine: Engine) -> BatchOutcome:
@@ -124,13 +143,13 @@ def _verify(manifest: Manifest, archived: dict, contract: Contract) -> None:
     seen = set()
     for entry in manifest.files:
         if entry.contract_file not in expected:
-            raise DropRejected(f"{entry.name}: {entry.contract_file!r} is not a file of the {contract.agency} "
-                               f"contract (expected one of {sorted(expected)})")
+            raise DropRejected(f"{entry.name}: its contract_file is not a file of the {contract.agency} contract "
+                               f"(expected one of {sorted(expected)})")
         if entry.contract_file in seen:
-            raise DropRejected(f"{entry.name}: a second {entry.contract_file!r} file in one drop")
+            raise DropRejected(f"{entry.name}: a second {entry.contract_file!r} file in one drop")  # a contract name
         seen.add(entry.contract_file)
         if (entry.encoding or contract.encoding) not in ENCODINGS:
-            raise DropRejected(f"{entry.name}: encoding {entry.encoding!r} is not one of {sorted(ENCODINGS)}")
+            raise DropRejected(f"{entry.name}: its encoding is not one of {sorted(ENCODINGS)}")
         if archived[entry.name][0] != entry.sha256:
             raise DropRejected(f"{entry.name}: SHA-256 does not match the manifest (the file is damaged or "
                                f"changed after the manifest was written)")

@@ -24,7 +24,7 @@ from mash.landing import CHUNK, codec
 
 CHUNK_ROWS = 100_000
 FIRST_DATA_ROW = 2
-SURROGATES = re.compile("[\udc80-\udcff]")
+UNREADABLE = re.compile("[\x00\udc80-\udcff]")    # a NUL, or a byte the encoding could not decode
 FORMAT_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH", "%M": "MM", "%S": "SS"}
 WHOLE_ROW = "*"
 INTEGER = re.compile(r"[+-]?\d{1,18}")    # fits the store's 64-bit integers; no exponents or decimals
@@ -67,11 +67,13 @@ def human_format(fmt: str) -> str:
 
 
 def decodes_cleanly(path: Path, encoding: str) -> bool:
-    """True when every byte of the file decodes, so no field can hold an undecodable byte."""
+    """True when every byte of the file decodes and none is NUL, so no field can hold an unreadable byte."""
     decoder = codecs.getincrementaldecoder(codec(encoding))()
     try:
         with path.open("rb") as handle:
             while block := handle.read(CHUNK):
+                if b"\x00" in block:
+                    return False
                 decoder.decode(block)
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
@@ -114,10 +116,11 @@ def parse_file(path: Path, spec: FileSpec, contract: Contract, encoding: str,
         header = next((record for record in reader if record), None)      # blank lines are not records
         if header is None:
             raise HeaderError(f"{path.name}: the file is empty (no header row)")
-        if not clean and SURROGATES.search("".join(header)):
+        if not clean and UNREADABLE.search("".join(header)):
             raise HeaderError(f"{path.name}: the header holds bytes that are not valid {encoding}")
         header = check_header(header, spec, path.name)
         width = len(header)
+        seen_keys: set = set()
         last_row = FIRST_DATA_ROW - 1
         while block := list(islice(reader, chunk_rows)):
             lengths = np.fromiter(map(len, block), dtype=np.int64, count=len(block))
@@ -130,10 +133,10 @@ def parse_file(path: Path, spec: FileSpec, contract: Contract, encoding: str,
             if not keep.all():
                 block = [block[i] for i in np.flatnonzero(keep)]
                 numbers = numbers[keep]
-            yield _typed_chunk(block, numbers, problems, header, spec, contract, encoding, clean)
+            yield _typed_chunk(block, numbers, problems, header, spec, contract, encoding, clean, seen_keys)
 
 
-def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clean) -> ParsedChunk:
+def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clean, seen_keys) -> ParsedChunk:
     columns = ["row_number", *spec.column_names]
     if not rows:
         return ParsedChunk(columns, [[] for _ in columns], list(problems), len(problems), len(problems))
@@ -148,8 +151,8 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
         empty = values == ""
         checks = []
         if not clean:
-            checks.append((np.array([SURROGATES.search(v) is not None for v in values], dtype=bool),
-                           "undecodable_bytes", f"holds bytes that are not valid {encoding}"))
+            checks.append((np.array([UNREADABLE.search(v) is not None for v in values], dtype=bool),
+                           "undecodable_bytes", f"holds a NUL byte or bytes that are not valid {encoding}"))
         if col.required:
             checks.append((empty, "missing_required", "a required value is empty"))
         converted, invalid, detail, reason = _convert(values, col, contract)
@@ -162,9 +165,25 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
             column_bad |= mask
         bad |= column_bad
         typed.append(np.where(empty, None, converted))
+    duplicate = _repeated_keys(typed, columns, spec.key, bad, seen_keys)
+    found.extend(Problem(int(row_numbers[i]), "+".join(spec.key), "duplicate_key",
+                         "an earlier record of this file has the same key") for i in np.flatnonzero(duplicate))
+    bad |= duplicate
     keep = ~bad
-    return ParsedChunk(columns, [column[keep].tolist() for column in typed], found, rows_in=len(rows) + len(problems),
-                       rows_quarantined=int(bad.sum()) + len(problems))
+    return ParsedChunk(columns, [column[keep].tolist() for column in typed], found,
+                       rows_in=len(rows) + len(problems), rows_quarantined=int(bad.sum()) + len(problems))
+
+
+def _repeated_keys(typed: list, columns: list[str], key: tuple[str, ...], bad: np.ndarray, seen: set) -> np.ndarray:
+    """Records (not otherwise quarantined) whose key an earlier record of the file already has: the first stays."""
+    keys = list(zip(*(typed[columns.index(name)] for name in key)))
+    repeated = np.zeros(len(keys), dtype=bool)
+    for i in np.flatnonzero(~bad):
+        if keys[i] in seen:
+            repeated[i] = True
+        else:
+            seen.add(keys[i])
+    return repeated
 
 
 def _convert(values: np.ndarray, col, contract: Contract):

@@ -30,7 +30,7 @@ class IdentityChanges:
     new: int
     merged: int
     split: int
-    records_moved: int
+    records_moved: int          # records that belonged to another child before tonight
 
 
 def format_id(number: int) -> str:
@@ -75,7 +75,8 @@ def assign_child_ids(conn: Connection, clusters: pd.DataFrame, run_id: str) -> t
                        else (run_id, "new", assignment[person], None, now))
 
     mapping = clusters.assign(child_id=clusters["person_id"].map(assignment))[["record_id", "child_id"]]
-    moved = mapping[mapping["record_id"].map(previous).ne(mapping["child_id"])]
+    earlier = mapping["record_id"].map(previous)
+    moved = mapping[earlier.ne(mapping["child_id"])]              # new records, and records that changed child
     bulk_insert(conn, child, ["child_id", "created_run", "created_at", "retired_run", "retired_into"], new_children)
     for old in retired:
         conn.execute(update(child).where(child.c.child_id == old)
@@ -88,7 +89,7 @@ def assign_child_ids(conn: Connection, clusters: pd.DataFrame, run_id: str) -> t
     bulk_insert(conn, child_lineage, ["run_id", "event", "child_id", "other_child_id", "at"], lineage)
     counts = Counter(event for _, event, *_ in lineage)
     return mapping, IdentityChanges(children=len(assignment), new=counts["new"], merged=counts["merge"],
-                                    split=counts["split"], records_moved=len(moved))
+                                    split=counts["split"], records_moved=int(earlier.notna()[moved.index].sum()))
 
 
 def _survivor(retired_id: str, lineage: list[tuple]) -> str:

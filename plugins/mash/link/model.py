@@ -152,15 +152,15 @@ def expectation_maximisation(patterns: Patterns, counts: np.ndarray, names: list
 
 
 def _fit_m(patterns: Patterns, candidates: Candidates, u: dict, iterations: int, tolerance: float,
-           floor: float) -> tuple[dict, dict]:
-    """m by EM once per blocking pass (over the comparisons the pass does not force to agree), averaged weighted
-    by each pass's expected number of matches."""
+           floor: float, training: np.ndarray) -> tuple[dict, dict]:
+    """m by EM once per blocking pass (over the comparisons the pass does not force to agree) on the pairs marked
+    ``training``, averaged weighted by each pass's expected number of matches."""
     start = {c.name: _starting_m(c) for c in COMPARISONS}
     sums = {name: np.zeros_like(table) for name, table in start.items()}
     totals = dict.fromkeys(start, 0.0)
     per_pass = {}
     for blocking_pass in (p for p in PASSES if p.trains):
-        counts = patterns.counts(candidates.passes[blocking_pass.name])
+        counts = patterns.counts(candidates.passes[blocking_pass.name] & training)
         if not counts.any():
             continue
         names = [c.name for c in COMPARISONS if c.name not in blocking_pass.compared_on]
@@ -192,12 +192,19 @@ def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u
     is_candidate = (candidate_codes[found] == sample_codes) if len(candidate_codes) else np.zeros(0, bool)
 
     patterns = Patterns.of(levels)
+    # Pairs that look like twins (same family name, date of birth and home; given names clearly different or
+    # missing) agree on everything a household shares, so EM would take them for matches and learn that matches
+    # often disagree on given name: they are left out of training (but scored), unless they share a valid NHS
+    # number or UPN (which twins do not). Different recorded sexes alone do not exclude a pair: that would leave
+    # no match with a mis-recorded sex in training.
+    identified = ((levels["nhs_number"] == 1) | (levels["upn"] == 1)).to_numpy()
+    training = ~twins_pattern(levels, sexes=False) | identified
     all_counts = patterns.counts()
     all_names = list(COLUMN)
     non_match = np.ones(len(sample_levels))
     for _ in range(2):
         u = _u_from(sample_levels, non_match, floor)
-        m, per_pass = _fit_m(patterns, candidates, u, iterations, tolerance, floor)
+        m, per_pass = _fit_m(patterns, candidates, u, iterations, tolerance, floor, training)
         _, share, used = expectation_maximisation(patterns, all_counts, all_names, u, m, 0.5, False, iterations,
                                                   tolerance, floor)
         if len(candidate_codes):
@@ -208,6 +215,7 @@ def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u
     return Model(m=m, u=u, prior=prior, candidate_match_share=share,
                  training={"u_random_pairs": len(sample_levels),
                            "u_random_pairs_that_are_candidates": int(is_candidate.sum()),
+                           "pairs_left_out_of_training_as_twins": int((~training).sum()),
                            "em_passes": per_pass, "prior_iterations": used, "probability_floor": floor})
 
 
@@ -224,6 +232,19 @@ def term_frequencies(values: np.ndarray) -> np.ndarray:
 HOUSEHOLD = ("family_name", "date_of_birth", "postcode", "address")
 
 
+def twins_pattern(levels: pd.DataFrame, sexes: bool = True) -> np.ndarray:
+    """Per pair: the twins guard's pattern holds (see :func:`twins_guard`); with ``sexes`` False, only its
+    given-name condition tells the records apart (not different recorded sexes)."""
+    given, family, dob = (by_name(name).labels() for name in ("given_name", "family_name", "date_of_birth"))
+    undistinguished = levels["given_name"].isin([0, given.index("phonetic"), given.index("else")])
+    if sexes:
+        undistinguished |= (levels["sex"] == 2) & (levels["given_name"] != given.index("exact"))
+    same_family = ~levels["family_name"].isin([0, family.index("else")])
+    same_birthday = levels["date_of_birth"].isin([dob.index("exact"), dob.index("exact_1_jan")])
+    same_home = (levels["postcode"] == 1) | (levels["address"] == 1)
+    return (same_family & same_birthday & same_home & undistinguished).to_numpy()
+
+
 def twins_guard(levels: pd.DataFrame, weights: pd.DataFrame) -> np.ndarray:
     """Twins guard: where two records agree on family name (any level short of 'else'), date of birth (exact) and
     home (same postcode or address token set >= 0.9) but nothing tells children of one household apart agrees
@@ -233,13 +254,7 @@ def twins_guard(levels: pd.DataFrame, weights: pd.DataFrame) -> np.ndarray:
     only the given names, sex and identifiers decide.
 
     Returns the guard weight per pair (0 where the pattern does not hold)."""
-    given, family, dob = (by_name(name).labels() for name in ("given_name", "family_name", "date_of_birth"))
-    undistinguished = (levels["given_name"].isin([0, given.index("phonetic"), given.index("else")])
-                       | ((levels["sex"] == 2) & (levels["given_name"] != given.index("exact"))))
-    same_family = ~levels["family_name"].isin([0, family.index("else")])
-    same_birthday = levels["date_of_birth"].isin([dob.index("exact"), dob.index("exact_1_jan")])
-    same_home = (levels["postcode"] == 1) | (levels["address"] == 1)
-    pattern = (same_family & same_birthday & same_home & undistinguished).to_numpy()
+    pattern = twins_pattern(levels)
     household = weights[[f"w_{name}" for name in HOUSEHOLD]].sum(axis=1).to_numpy()
     return np.where(pattern, -household, 0.0)
 

@@ -34,11 +34,14 @@ class MatchSummary:
         return asdict(self)
 
 
-def same_local_authority_child(records) -> list[tuple[str, str]]:
+def same_local_authority_child(records, cannot_link) -> list[tuple[str, str]]:
     """Records carrying the same local authority child id (social care's record and the consent register's rows
-    for that child) are one child by definition, not by likelihood: they are joined as must-links."""
+    for that child) are one child by definition, not by likelihood: they are joined as must-links, unless an
+    officer has decided that two of them are different children (then the officer's decision stands)."""
     keyed = records[records["la_child_id"] != ""].groupby("la_child_id")["record_id"].apply(sorted)
-    return [(ids[0], other) for ids in keyed if len(ids) > 1 for other in ids[1:]]
+    disputed = {record for pair in cannot_link for record in pair}
+    return [(ids[0], other) for ids in keyed if len(ids) > 1 and not disputed.intersection(ids)
+            for other in ids[1:]]
 
 
 def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = None) -> MatchSummary:
@@ -46,9 +49,11 @@ def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = 
     with engine.connect() as conn:
         must_link, cannot_link = constraints(conn)
     present = set(records["record_id"])
+    cannot_link = [p for p in cannot_link if present.issuperset(p)]
     result = link(records, settings,
-                  must_link=[p for p in must_link if present.issuperset(p)] + same_local_authority_child(records),
-                  cannot_link=[p for p in cannot_link if present.issuperset(p)])
+                  must_link=[p for p in must_link if present.issuperset(p)]
+                  + same_local_authority_child(records, cannot_link),
+                  cannot_link=cannot_link)
     links = result.pairs[result.pairs["decision"] == "link"]
     with engine.begin() as conn:
         _, changes = assign_child_ids(conn, result.clusters, run_id)

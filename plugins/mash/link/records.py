@@ -74,11 +74,6 @@ FEEDS: dict[str, Feed] = {
 }
 
 
-def person_files() -> dict[str, str]:
-    """The person-level contract file of each agency."""
-    return {agency: feed.contract_file for agency, feed in FEEDS.items()}
-
-
 def _column_types(contract: Contract, feed: Feed) -> dict[str, str]:
     spec = contract.file(feed.contract_file)
     return {c.name: c.type for c in spec.columns if c.name in feed.source_columns()}

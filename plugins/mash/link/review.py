@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pandas as pd
 from sqlalchemy import Connection, and_, insert, select, update
 
-from mash.store.schema import link_review
+from mash.store.schema import child_record, link_review
 
 DECISIONS = {"same", "different"}
 
@@ -75,6 +75,10 @@ def decide(conn: Connection, left: str, right: str, decision: str, decided_by: s
         raise ReviewError(f"{left}: a record is always the same child as itself")
     if not decided_by.strip() or not reason.strip():
         raise ReviewError("a decision needs the officer's name and a reason")
+    known = set(conn.execute(select(child_record.c.record_id)
+                             .where(child_record.c.record_id.in_([left, right]))).scalars())
+    if unknown := sorted({left, right} - known):
+        raise ReviewError(f"{unknown[0]}: no such record has been matched by the hub")
     left, right = _ordered(left, right)
     values = dict(decision=decision, decided_by=decided_by, reason=reason, decided_at=datetime.now(timezone.utc),
                   status="decided")

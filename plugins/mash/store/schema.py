@@ -17,8 +17,6 @@ metadata = MetaData(naming_convention={
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
 })
 
-BATCH_STATES = ("waiting", "loaded", "rejected")
-
 batch = Table(
     "batch", metadata,
     Column("batch_id", String(80), primary_key=True),
