@@ -152,3 +152,18 @@ def _assert_no_personal_data(log_text: str, xcoms: list, synth_dir) -> None:
     assert ids and all(batch_id.match(b) for b in ids)
     counts = [v for v in decoded if isinstance(v, dict)]
     assert counts and all(isinstance(n, int) for v in counts for n in v.values())
+
+
+def test_airflow_does_not_load_the_library_as_plugins():
+    """Airflow imports plugin files under their bare names; the library must stay a package (plugins/.airflowignore)."""
+    from airflow._shared.module_loading import find_path_from_directory
+    from tests.conftest import REPO
+    loaded = [p for p in find_path_from_directory(str(REPO / "plugins"), ".airflowignore", "glob") if p.endswith(".py")]
+    assert loaded == []
+
+
+def test_matching_runs_even_when_an_agency_fails_and_the_summary_marks_the_run(dagbag):
+    dag = dagbag.dags[DAG_ID]
+    match, summary = dag.get_task("match_children"), dag.get_task("night_summary")
+    assert match.trigger_rule == "all_done" and match.upstream_task_ids == {"ingest"}
+    assert summary.trigger_rule == "all_success" and not summary.downstream_task_ids
