@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mash.link.review import ReviewError, constraints, decide, open_reviews, sync_review_queue
-from mash.store.schema import link_review
+from mash.store.schema import link_decision, link_review
 
 
 def _pairs(*rows) -> pd.DataFrame:
@@ -64,3 +64,15 @@ def test_a_pair_no_longer_uncertain_leaves_the_open_queue(engine):
         queued = open_reviews(conn)
     assert [(q["record_id_l"], q["match_probability"], q["first_seen_run"], q["last_seen_run"]) for q in queued] == [
         ("a:2", 0.75, "n1", "n2")]
+
+
+def test_a_changed_decision_keeps_the_earlier_one_in_the_history(engine):
+    _known(engine, "health:1", "police:9")
+    with engine.begin() as conn:
+        decide(conn, "police:9", "health:1", "same", "A. Officer", "same school and GP")
+        decide(conn, "health:1", "police:9", "different", "B. Manager", "different mothers on review")
+        must, cannot = constraints(conn)
+        history = conn.execute(select(link_decision.c.decision, link_decision.c.decided_by)
+                               .order_by(link_decision.c.decision_id)).all()
+    assert (must, cannot) == ([], [("health:1", "police:9")])
+    assert [tuple(row) for row in history] == [("same", "A. Officer"), ("different", "B. Manager")]

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pandas as pd
 from sqlalchemy import Connection, and_, insert, select, update
 
-from mash.store.schema import child_record, link_review
+from mash.store.schema import child_record, link_decision, link_review
 
 DECISIONS = {"same", "different"}
 
@@ -68,7 +68,8 @@ def open_reviews(conn: Connection) -> list[dict]:
 
 
 def decide(conn: Connection, left: str, right: str, decision: str, decided_by: str, reason: str) -> None:
-    """Record an officer's decision on a pair (queued or not); it binds every later run."""
+    """Record an officer's decision on a pair (queued or not); it binds every later run. A later decision on the
+    same pair replaces it in force; every decision is kept in ``link_decision``."""
     if decision not in DECISIONS:
         raise ReviewError(f"decision must be one of {sorted(DECISIONS)}")
     if left == right:
@@ -80,8 +81,9 @@ def decide(conn: Connection, left: str, right: str, decision: str, decided_by: s
     if unknown := sorted({left, right} - known):
         raise ReviewError(f"{unknown[0]}: no such record has been matched by the hub")
     left, right = _ordered(left, right)
-    values = dict(decision=decision, decided_by=decided_by, reason=reason, decided_at=datetime.now(timezone.utc),
-                  status="decided")
+    values = dict(decision=decision, decided_by=decided_by, reason=reason, decided_at=datetime.now(timezone.utc))
+    conn.execute(insert(link_decision).values(record_id_l=left, record_id_r=right, **values))
+    values["status"] = "decided"
     if conn.execute(select(link_review.c.decision).where(_key(left, right))).first():
         conn.execute(update(link_review).where(_key(left, right)).values(**values))
     else:

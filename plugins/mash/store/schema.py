@@ -122,6 +122,18 @@ link_review = Table(
     Column("reason", Text, doc="the officer's note"),
 )
 
+link_decision = Table(
+    "link_decision", metadata,
+    Column("decision_id", Integer, primary_key=True, autoincrement=True),
+    Column("record_id_l", String(120), nullable=False, index=True),
+    Column("record_id_r", String(120), nullable=False),
+    Column("decision", String(10), nullable=False),
+    Column("decided_by", String(120), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    comment="every officer's decision on a pair, append-only; link_review holds the one in force",
+)
+
 SQL_TYPES = {
     "string": Text, "code": String(40), "codes": Text, "integer": BigInteger,
     "date": Date, "datetime": DateTime, "boolean": Boolean,
