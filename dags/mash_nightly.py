@@ -43,7 +43,6 @@ def _store():
         url = Connection.get(DB_CONNECTION_ID).get_uri()
     except AirflowNotFoundException:
         url = home.db_url()
-    url = url.replace("postgres://", "postgresql+psycopg://", 1).replace("postgresql://", "postgresql+psycopg://", 1)
     return home, migrate(url)
 
 

@@ -14,10 +14,19 @@ from mash.home import REPO_ROOT
 MIGRATIONS = REPO_ROOT / "sql" / "migrations"
 
 
+def sqlalchemy_url(url: str) -> str:
+    """A PostgreSQL URL as Airflow connections and ops tooling write it (postgres://, postgresql://) with the
+    psycopg 3 driver the hub installs; any other URL unchanged."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
 @cache
 def engine_for(url: str) -> Engine:
     # hide_parameters keeps row values (personal data) out of SQL error messages and so out of task logs.
-    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -54,7 +63,7 @@ def bulk_insert(conn: Connection, table: Table, columns: list[str], rows: Iterab
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
     return config
 
 
