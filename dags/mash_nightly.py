@@ -12,10 +12,14 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    agency's ingest failed);
 4. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
    scoring, clustering under officers' decisions), keeps each child's hub id stable from night to night with the
-   lineage of merges and splits, and queues uncertain pairs for officers (`mash review`).
+   lineage of merges and splits, and queues uncertain pairs for officers (`mash review`);
+5. **publish_shared_view**: applies the sharing policy (`config/sharing_policy.yaml`: consent, significant harm,
+   officers' public-interest decisions; default deny) to every child known to two or more agencies, audits every
+   decision to disclose or not in the hash-chained disclosure audit, and publishes each recipient's view and
+   multi-agency chronology atomically (`<recipient>_shared_children`, `_involvement`, `_chronology`).
 
 Tasks log counts and batch ids only, and XCom carries batch ids and counts only: no personal data. The same work runs
-without the scheduler as `mash ingest`, `mash status` and `mash match`.
+without the scheduler as `mash ingest`, `mash status`, `mash match` and `mash publish`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from mash.contracts import agencies
 
 log = logging.getLogger(__name__)
 DB_CONNECTION_ID = "mash_db"
+TIMEZONE = "Europe/London"
 
 
 def _store():
@@ -46,10 +51,16 @@ def _store():
     return home, migrate(url)
 
 
+def _night() -> str:
+    """The run's label in the store: the night it is for, so that a rerun is the same night."""
+    context = get_current_context()
+    return f"night-{context['ds']}" if context.get("ds") else context["run_id"]
+
+
 @dag(
     dag_id="mash_nightly",
     schedule="30 1 * * *",
-    start_date=pendulum.datetime(2026, 11, 1, tz="Europe/London"),
+    start_date=pendulum.datetime(2026, 11, 1, tz=TIMEZONE),
     catchup=False,
     max_active_runs=1,
     tags=["mash", "nightly", "ingest"],
@@ -93,16 +104,25 @@ def mash_nightly():
         from mash.link.population import match_children as match
 
         _, engine = _store()
-        context = get_current_context()
-        night = f"night-{context['ds']}" if context.get("ds") else context["run_id"]  # a rerun is the same night
-        summary = match(engine, night)
+        summary = match(engine, _night())
         log.info("matching: %s", summary.as_dict())
+        return summary.as_dict()
+
+    @task
+    def publish_shared_view() -> dict[str, int]:
+        from mash.sharing.publication import publish
+
+        _, engine = _store()
+        context = get_current_context()
+        when = context.get("logical_date") or context["dag_run"].run_after      # a manual run may have no date
+        summary = publish(engine, _night(), pendulum.instance(when).in_timezone(TIMEZONE).date())
+        log.info("shared view: %s", summary.as_dict())
         return summary.as_dict()
 
     ingested = ingest.expand(agency=agencies())
     prepare_store() >> ingested
     night_summary(ingested)
-    ingested >> match_children()
+    ingested >> match_children() >> publish_shared_view()
 
 
 mash_nightly()

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from mash.contracts import contracts
 from mash.delivery import deliver
 from mash.store import migrate
-from mash.store.schema import archived_file, batch, batch_file, child_record, feed_tables
+from mash.store.schema import archived_file, batch, batch_file, child_record, feed_tables, publication
 from tests.drops import dump
+from tests.views import assert_every_value_is_audited_under_a_rule, view
 from mash.synth import generate
 
 DAG_ID = "mash_nightly"
@@ -94,11 +95,27 @@ def test_two_nights_flow_through_airflow_into_the_store(backend, home, dagbag, m
         assert (home.archive / "sha256" / sha[:2] / sha).is_file()
     assert not any(p.is_file() for p in home.landing.rglob("*")), "landing zone not cleared"
 
+    _assert_views_published(engine, "night-2026-11-03")
+
     before = dump(engine)
     run = _run_night(2, synth_dir, home, dagbag)    # the same night again: agencies re-deliver, the DAG reruns
     assert dump(engine) == before
 
     _assert_no_personal_data(caplog.text, _xcom_values(run.run_id), synth_dir)
+
+
+def _assert_views_published(engine, night: str) -> None:
+    """Tonight's shared view is current, every recipient's view is backed by audited decisions, and the audit is
+    intact."""
+    from mash.sharing.audit import verify
+    with engine.connect() as conn:
+        current = conn.execute(select(publication).where(publication.c.is_current.is_(True))).one()
+        assert verify(conn).intact
+    assert current.run_id == night and current.children > 20
+    assert assert_every_value_is_audited_under_a_rule(engine) > 50
+    assert len(view(engine, "officers", "children")) == current.children       # officers see every child in it
+    assert sum(len(view(engine, agency, "chronology")) for agency in ("health", "police", "schools",
+                                                                       "social_care")) > 0
 
 
 def _assert_children_linked_and_stable(engine, synth_dir, night1: dict[str, str]) -> None:
@@ -167,3 +184,4 @@ def test_matching_runs_even_when_an_agency_fails_and_the_summary_marks_the_run(d
     match, summary = dag.get_task("match_children"), dag.get_task("night_summary")
     assert match.trigger_rule == "all_done" and match.upstream_task_ids == {"ingest"}
     assert summary.trigger_rule == "all_success" and not summary.downstream_task_ids
+    assert dag.get_task("publish_shared_view").upstream_task_ids == {"match_children"}

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from mash.contracts import agencies
+from mash.errors import Refused
 from mash.home import Home
 
 
@@ -109,15 +110,75 @@ def cmd_review_list(args, home: Home) -> int:
 
 
 def cmd_review_decide(args, home: Home) -> int:
-    from mash.link.review import ReviewError, decide
-    try:
-        with _store(home).begin() as conn:
-            decide(conn, args.record_l, args.record_r, args.decision, args.by, args.reason)
-    except ReviewError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    from mash.link.review import decide
+    with _store(home).begin() as conn:
+        decide(conn, args.record_l, args.record_r, args.decision, args.by, args.reason)
     verdict = "the same child" if args.decision == "same" else "different children"
     print(f"recorded: {args.record_l} and {args.record_r} are {verdict}; every later run honours this")
+    return 0
+
+
+def cmd_publish(args, home: Home) -> int:
+    from mash.sharing.publication import publish
+    summary = publish(_store(home), args.run_id or f"manual-{args.as_of.isoformat()}", args.as_of)
+    print(json.dumps(summary.as_dict()))
+    return 0
+
+
+def cmd_export(args, home: Home) -> int:
+    from mash.sharing.export import export_view
+    from mash.sharing.policy import default_policy
+    summary = export_view(_store(home), args.recipient, list(default_policy().recipients), args.out)
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_decide(args, home: Home) -> int:
+    from mash.sharing.policy import default_policy
+    from mash.sharing.public_interest import record_decision
+    with _store(home).begin() as conn:
+        decision_id = record_decision(
+            conn, default_policy(), child_id=args.child, data_classes=args.classes.split(","),
+            recipients=args.recipients.split(","), lawful_basis=args.basis, rationale=args.rationale,
+            decided_by=args.by, approved_by=args.approved_by, review_date=args.review_date)
+    print(f"recorded public-interest decision {decision_id} for {args.child}: shared from the next run until "
+          f"{args.review_date.isoformat()}")
+    return 0
+
+
+def cmd_decide_list(args, home: Home) -> int:
+    from mash.sharing.public_interest import listing
+    with _store(home).connect() as conn:
+        rows = listing(conn, args.as_of)
+    if args.due:
+        rows = [r for r in rows if r["state"] == "due for review"]
+    print(json.dumps(rows, indent=2))
+    return 0
+
+
+def cmd_audit_verify(args, home: Home) -> int:
+    from mash.sharing.audit import verify
+    with _store(home).connect() as conn:
+        result = verify(conn)
+    for problem in result.problems:
+        print(f"TAMPERED: {problem}", file=sys.stderr)
+    print(f"{result.entries} audit entries: {'chain intact' if result.intact else 'chain broken'}")
+    return 0 if result.intact else 1
+
+
+def cmd_audit_show(args, home: Home) -> int:
+    from mash.sharing.audit import entries
+    with _store(home).connect() as conn:
+        rows = entries(conn, child_id=args.child, recipient=args.recipient, limit=args.limit)
+    print(json.dumps(rows, indent=2, default=str))
+    return 0
+
+
+def cmd_policy_check(args, home: Home) -> int:
+    from mash.sharing.policy import load_policy
+    policy = load_policy(args.file)
+    print(f"{policy.source}: valid: {len(policy.rules)} rules, {len(policy.data_classes)} data classes, "
+          f"{len(policy.fields)} fields classified, {len(policy.recipients)} recipients")
     return 0
 
 
@@ -184,6 +245,48 @@ def parser() -> argparse.ArgumentParser:
     deciding.add_argument("--reason", required=True)
     deciding.set_defaults(func=cmd_review_decide)
 
+    publishing = sub.add_parser("publish", help="decide, audit and publish tonight's shared view for every recipient")
+    publishing.add_argument("--as-of", type=date.fromisoformat, default=date.today(),
+                            help="the night whose conditions apply (YYYY-MM-DD; default today)")
+    publishing.add_argument("--run-id", help="recorded in the audit (default manual-<as-of>)")
+    publishing.set_defaults(func=cmd_publish)
+
+    exporting = sub.add_parser("export", help="write one recipient's current shared view to CSV files")
+    exporting.add_argument("--recipient", required=True)
+    exporting.add_argument("--out", type=Path, required=True)
+    exporting.set_defaults(func=cmd_export)
+
+    deciding_pi = sub.add_parser("decide", help="record a public-interest decision to share without consent")
+    deciding_pi.add_argument("--child", help="hub child id, e.g. MASH-0000012")
+    deciding_pi.add_argument("--classes", help="comma-separated data classes (see config/sharing_policy.yaml)")
+    deciding_pi.add_argument("--recipients", help="comma-separated recipients")
+    deciding_pi.add_argument("--basis", help="lawful basis, e.g. 'UK GDPR Art 6(1)(e); DPA 2018 Sch 1 para 18'")
+    deciding_pi.add_argument("--rationale")
+    deciding_pi.add_argument("--by", help="the deciding officer")
+    deciding_pi.add_argument("--approved-by", help="the approving manager (not the deciding officer)")
+    deciding_pi.add_argument("--review-date", type=date.fromisoformat, help="sharing stops after this date")
+    deciding_pi.set_defaults(func=cmd_decide)
+    decide_sub = deciding_pi.add_subparsers(dest="decide_command")
+    decisions = decide_sub.add_parser("list", help="every decision and whether it is in force or due for review")
+    decisions.add_argument("--as-of", type=date.fromisoformat, default=date.today())
+    decisions.add_argument("--due", action="store_true", help="only decisions due for review")
+    decisions.set_defaults(func=cmd_decide_list)
+
+    auditing = sub.add_parser("audit", help="the disclosure audit").add_subparsers(dest="audit_command",
+                                                                                  required=True)
+    auditing.add_parser("verify", help="check the hash chain: exit 1 if any entry was edited or deleted") \
+        .set_defaults(func=cmd_audit_verify)
+    showing = auditing.add_parser("show", help="audit entries for a child and/or a recipient, newest first")
+    showing.add_argument("--child")
+    showing.add_argument("--recipient")
+    showing.add_argument("--limit", type=int, default=100)
+    showing.set_defaults(func=cmd_audit_show)
+
+    policy = sub.add_parser("policy", help="the sharing policy").add_subparsers(dest="policy_command", required=True)
+    checking = policy.add_parser("check", help="validate a sharing policy file")
+    checking.add_argument("file", type=Path, nargs="?", help="default: config/sharing_policy.yaml")
+    checking.set_defaults(func=cmd_policy_check)
+
     reference = sub.add_parser("contracts", help="print the agency data contracts as Markdown")
     reference.add_argument("--write", type=Path, metavar="DOC", help="refresh the generated part of DOC in place")
     reference.set_defaults(func=cmd_contracts)
@@ -195,7 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    return args.func(args, Home.from_env())
+    try:
+        return args.func(args, Home.from_env())
+    except Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

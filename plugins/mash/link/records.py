@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from mash.contracts import Contract, code_lists, contracts
 from mash.landing import codec
+from mash.store.current import current_batches, current_rows
 
 PERSON_COLUMNS = ["record_id", "source", "nhs_number", "upn", "given_name", "middle_names", "family_name",
                   "former_family_name", "date_of_birth", "sex", "postcode", "address"]
@@ -166,21 +167,8 @@ def _store_text(values: pd.Series, kind: str) -> pd.Series:
     return values.where(values.notna(), "").astype(object)          # ingestion stores values trimmed
 
 
-def current_batches(engine: Engine) -> dict[str, str]:
-    """The current batch of each agency: its latest loaded batch by extract date, then by finish time."""
-    from mash.store.schema import batch
-    query = (select(batch.c.agency, batch.c.batch_id).where(batch.c.state == "loaded")
-             .order_by(batch.c.agency, batch.c.extract_date, batch.c.finished_at))
-    with engine.connect() as conn:
-        return {row.agency: row.batch_id for row in conn.execute(query)}     # the last one per agency wins
-
-
 def records_from_store(engine: Engine) -> pd.DataFrame:
-    """Person records of each agency's current batch, read from the feed tables of the hub's store.
-
-    A file identical to one loaded earlier is not loaded again: its rows are those of ``rows_batch_id``.
-    """
-    from mash.store.schema import batch_file, feed_tables
+    """Person records of each agency's current batch, read from the feed tables of the hub's store."""
     current = current_batches(engine)
     frames = []
     with engine.connect() as conn:
@@ -188,21 +176,10 @@ def records_from_store(engine: Engine) -> pd.DataFrame:
             if agency not in current:
                 continue
             feed = FEEDS[agency]
-            rows_batch_id = conn.execute(
-                select(batch_file.c.rows_batch_id).where(batch_file.c.batch_id == current[agency],
-                                                         batch_file.c.contract_file == feed.contract_file)
-            ).scalar()
-            if rows_batch_id is None:
-                continue
             types = _column_types(contract, feed)
-            table = feed_tables[(agency, feed.contract_file)]
-            query = (select(*(table.c[name] for name in types)).where(table.c.batch_id == rows_batch_id)
-                     .order_by(table.c.row_number))
-            rows = conn.execute(query).fetchall()
-            if not rows:
+            rows = current_rows(conn, current[agency], agency, feed.contract_file, list(types))
+            if rows.empty:
                 continue
-            values = zip(*rows)                  # column by column: a frame built from Row objects is slow
-            frame = pd.DataFrame({name: _store_text(pd.Series(next(values), dtype=object), kind)
-                                  for name, kind in types.items()})
+            frame = pd.DataFrame({name: _store_text(rows[name], kind) for name, kind in types.items()})
             frames.append(standardise(agency, frame))
     return _concat(frames)

@@ -13,12 +13,13 @@ from datetime import datetime, timezone
 import pandas as pd
 from sqlalchemy import Connection, and_, insert, select, update
 
+from mash.errors import Refused
 from mash.store.schema import child_record, link_decision, link_review
 
 DECISIONS = {"same", "different"}
 
 
-class ReviewError(ValueError):
+class ReviewError(Refused):
     """A decision that cannot be recorded; the message names the pair and the problem."""
 
 

@@ -134,6 +134,104 @@ link_decision = Table(
     comment="every officer's decision on a pair, append-only; link_review holds the one in force",
 )
 
+# Sharing: officers' public-interest decisions, the nightly publication of the shared view, and the audit.
+public_interest_decision = Table(
+    "public_interest_decision", metadata,
+    Column("decision_id", Integer, primary_key=True, autoincrement=True),
+    Column("child_id", String(20), ForeignKey("child.child_id"), nullable=False, index=True),
+    Column("data_classes", Text, nullable=False, doc="semicolon-separated data classes"),
+    Column("recipients", Text, nullable=False, doc="semicolon-separated recipients"),
+    Column("lawful_basis", Text, nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("decided_by", String(120), nullable=False),
+    Column("approved_by", String(120), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("review_date", Date, nullable=False, doc="sharing under the decision stops after this date"),
+    comment="an officer's recorded decision to share in the public interest without consent",
+)
+
+publication = Table(
+    "publication", metadata,
+    Column("publication_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(80), nullable=False),
+    Column("as_of", Date, nullable=False, doc="the night the conditions were judged for"),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("is_current", Boolean, nullable=False, default=False, doc="exactly one publication is current"),
+    Column("children", Integer, nullable=False),
+    Column("audit_head_id", BigInteger, doc="the newest audit entry when published: anchors the audit chain"),
+    Column("audit_head_hash", String(64)),
+    Column("view_sha256", String(64), nullable=False, doc="fingerprint of the whole view: a rerun that would "
+                                                          "publish the same view publishes nothing"),
+)
+
+shared_child = Table(
+    "shared_child", metadata,
+    Column("publication_id", Integer, ForeignKey("publication.publication_id"), primary_key=True),
+    Column("child_id", String(20), primary_key=True),
+    Column("agencies", Text, nullable=False, doc="semicolon-separated agencies that know the child"),
+    Column("given_name", Text), Column("family_name", Text), Column("date_of_birth", Date), Column("sex", String(1)),
+    Column("nhs_number", String(20)),
+    Column("upn", String(20)),
+    Column("postcode", Text), Column("address", Text),
+    comment="the child's consolidated identity; each recipient's view shows only the classes it may see",
+)
+
+shared_involvement = Table(
+    "shared_involvement", metadata,
+    Column("publication_id", Integer, ForeignKey("publication.publication_id"), primary_key=True),
+    Column("child_id", String(20), primary_key=True),
+    Column("agency", String(40), primary_key=True),
+    Column("organisation", Text, doc="school, hospital site or team"),
+    Column("practitioner_name", Text), Column("practitioner_role", Text),
+    Column("practitioner_email", Text), Column("practitioner_phone", Text),
+    Column("last_contact", Date),
+)
+
+shared_chronology = Table(
+    "shared_chronology", metadata,
+    Column("publication_id", Integer, ForeignKey("publication.publication_id"), primary_key=True),
+    Column("child_id", String(20), primary_key=True),
+    Column("entry", Integer, primary_key=True, doc="order within the child's chronology"),
+    Column("event_date", Date, nullable=False),
+    Column("end_date", Date),
+    Column("is_open", Boolean, nullable=False, doc="an episode still open tonight"),
+    Column("agency", String(40), nullable=False),
+    Column("data_class", String(40), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("description", Text, nullable=False, doc="coded values and their labels only, never free text"),
+)
+
+shared_decision = Table(
+    "shared_decision", metadata,
+    Column("publication_id", Integer, ForeignKey("publication.publication_id"), primary_key=True),
+    Column("recipient", String(40), primary_key=True),
+    Column("child_id", String(20), primary_key=True),
+    Column("data_class", String(40), primary_key=True),
+    Column("disclose", Boolean, nullable=False),
+    Column("audit_entry_id", BigInteger, nullable=False, doc="the audit entry that records this decision"),
+    comment="tonight's decision for every recipient, child and data class the view holds",
+)
+
+disclosure_audit = Table(
+    "disclosure_audit", metadata,
+    Column("entry_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("run_id", String(80), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recipient", String(40), nullable=False),
+    Column("child_id", String(20), nullable=False),
+    Column("data_class", String(40), nullable=False),
+    Column("decision", String(10), nullable=False, doc="disclose or withhold"),
+    Column("rule_id", String(60), nullable=False),
+    Column("basis", Text, nullable=False),
+    Column("public_interest_id", Integer, doc="the officer's decision relied on, if any"),
+    Column("content_sha256", String(64), doc="fingerprint of what the class holds for the child tonight"),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    comment="append-only, hash-chained: an entry whenever a decision or what it covers changes",
+)
+Index("ix_disclosure_audit_child", disclosure_audit.c.child_id, disclosure_audit.c.entry_id)
+Index("ix_disclosure_audit_recipient", disclosure_audit.c.recipient, disclosure_audit.c.entry_id)
+
 SQL_TYPES = {
     "string": Text, "code": String(40), "codes": Text, "integer": BigInteger,
     "date": Date, "datetime": DateTime, "boolean": Boolean,

@@ -1,0 +1,37 @@
+"""Each agency's current data: its latest loaded batch, and that batch's rows of any contract file.
+
+Every later stage (matching, the shared view, notices, reports) reads what agencies hold tonight through here, so
+a rejected or waiting drop never replaces an agency's last good data.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, select
+
+from mash.store.schema import batch, batch_file, feed_tables
+
+
+def current_batches(engine: Engine) -> dict[str, str]:
+    """The current batch of each agency: its latest loaded batch by extract date, then by finish time."""
+    query = (select(batch.c.agency, batch.c.batch_id).where(batch.c.state == "loaded")
+             .order_by(batch.c.agency, batch.c.extract_date, batch.c.finished_at))
+    with engine.connect() as conn:
+        return {row.agency: row.batch_id for row in conn.execute(query)}     # the last one per agency wins
+
+
+def current_rows(conn: Connection, batch_id: str, agency: str, contract_file: str,
+                 columns: list[str]) -> pd.DataFrame:
+    """The rows of ``contract_file`` in the agency's batch ``batch_id``, as loaded (typed), in file order.
+
+    A file identical to one loaded earlier is not loaded again: its rows are those of ``rows_batch_id``.
+    """
+    rows_batch_id = conn.execute(
+        select(batch_file.c.rows_batch_id).where(batch_file.c.batch_id == batch_id,
+                                                 batch_file.c.contract_file == contract_file)).scalar()
+    table = feed_tables[(agency, contract_file)]
+    rows = [] if rows_batch_id is None else conn.execute(
+        select(*(table.c[name] for name in columns)).where(table.c.batch_id == rows_batch_id)
+        .order_by(table.c.row_number)).fetchall()
+    values = list(zip(*rows)) or [() for _ in columns]     # column by column: a frame built from Row objects is slow
+    return pd.DataFrame({name: pd.Series(column, dtype=object) for name, column in zip(columns, values)})

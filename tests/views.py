@@ -1,0 +1,57 @@
+"""Reading the published shared views in tests, and the check that every value a recipient sees is backed by an
+audit entry and a policy rule."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import select, text
+
+from mash.sharing.policy import default_policy
+from mash.store.schema import publication
+
+RECIPIENTS = ["health", "police", "schools", "social_care", "officers"]
+
+
+def view(engine, recipient: str, name: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql(text(f"SELECT * FROM {recipient}_shared_{name}"), conn)
+
+
+def shown_classes(engine, recipient: str) -> set[tuple[str, str]]:
+    """Every (child, data class) the recipient's views hold a value of."""
+    shown = set()
+    children = view(engine, recipient, "children")
+    for row in children.itertuples():
+        shown.add((row.child_id, "identity"))
+        if pd.notna(row.postcode) or pd.notna(row.address):
+            shown.add((row.child_id, "address"))
+        if pd.notna(row.upn):
+            shown.add((row.child_id, "education_identifier"))
+    shown |= {(c, "involvement") for c in view(engine, recipient, "involvement")["child_id"]}
+    chronology = view(engine, recipient, "chronology")
+    shown |= set(zip(chronology["child_id"], chronology["data_class"]))
+    return shown
+
+
+def assert_every_value_is_audited_under_a_rule(engine) -> int:
+    """No recipient's view holds a value without an audit entry recording its disclosure under a policy rule that
+    allows that class to that recipient. Returns how many (recipient, child, class) were checked."""
+    policy = default_policy()
+    with engine.connect() as conn:
+        current = conn.execute(select(publication.c.publication_id).where(publication.c.is_current.is_(True))).scalar()
+        latest = pd.read_sql(text(
+            "SELECT a.recipient, a.child_id, a.data_class, a.decision, a.rule_id FROM disclosure_audit a "
+            "JOIN shared_decision d ON d.audit_entry_id = a.entry_id AND d.recipient = a.recipient "
+            "AND d.child_id = a.child_id AND d.data_class = a.data_class "
+            f"WHERE d.publication_id = {current} AND d.disclose = :yes"), conn, params={"yes": True})
+    audited = {(r.recipient, r.child_id, r.data_class): r for r in latest.itertuples()}
+    checked = 0
+    for recipient in RECIPIENTS:
+        for child_id, data_class in shown_classes(engine, recipient):
+            entry = audited.get((recipient, child_id, data_class))
+            assert entry is not None, f"{recipient} sees {data_class} of {child_id} without an audit entry"
+            assert entry.decision == "disclose"
+            rule = policy.rule(entry.rule_id)
+            assert rule.when != "never" and recipient in rule.recipients and data_class in rule.classes
+            checked += 1
+    return checked
