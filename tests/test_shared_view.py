@@ -93,7 +93,7 @@ def test_sensitive_health_services_stay_hidden_without_consent_or_significant_ha
         with town.connect() as conn:
             rules = {row.rule_id for row in conn.execute(
                 select(disclosure_audit.c.rule_id).where(disclosure_audit.c.recipient == recipient,
-                                                         disclosure_audit.c.data_class == "sensitive_health",
+                                                         disclosure_audit.c.data_classes.contains("sensitive_health"),
                                                          disclosure_audit.c.decision == "disclose"))}
         assert rules <= {"H3-significant-harm-sensitive-health", "C3-consent-sensitive-health"}
     # Consent that names sensitive health services opens them to health and social care, not to the others.
@@ -131,7 +131,7 @@ def _consent_only_child(engine) -> str:
     """A child police and schools both see only because of consent."""
     with engine.connect() as conn:
         rows = pd.read_sql(text("SELECT child_id, recipient, rule_id FROM disclosure_audit "
-                                "WHERE decision = 'disclose' AND data_class = 'identity'"), conn)
+                                "WHERE decision = 'disclose' AND data_classes LIKE '%identity%'"), conn)
     by_child = rows[rows["recipient"] != "officers"].groupby("child_id")["rule_id"].agg(set)
     return next(child for child, rules in by_child.items() if rules == {"C1-consent"})
 
@@ -156,7 +156,7 @@ def test_consent_withdrawn_between_two_nights_removes_the_data_on_the_second(tow
     with town.connect() as conn:
         latest = conn.execute(select(disclosure_audit.c.decision, disclosure_audit.c.rule_id).where(
             disclosure_audit.c.child_id == child_id, disclosure_audit.c.recipient == seen_by[0],
-            disclosure_audit.c.data_class == "identity").order_by(disclosure_audit.c.entry_id.desc())).first()
+            disclosure_audit.c.data_classes.contains("identity")).order_by(disclosure_audit.c.entry_id.desc())).first()
     assert tuple(latest) == ("withhold", "default-deny")
     assert verify(town.connect()).intact
 
@@ -165,7 +165,7 @@ def test_a_public_interest_decision_shares_until_its_review_date(town):
     publish(town, "night-1", NIGHT)
     with town.connect() as conn:
         denied = pd.read_sql(text("SELECT child_id FROM disclosure_audit WHERE recipient = 'police' "
-                                  "AND data_class = 'identity' AND decision = 'withhold'"), conn)["child_id"]
+                                  "AND data_classes LIKE '%identity%' AND decision = 'withhold'"), conn)["child_id"]
     child_id = denied.iloc[0]
     policy = default_policy()
     with town.begin() as conn:
@@ -186,7 +186,7 @@ def test_a_public_interest_decision_shares_until_its_review_date(town):
     with town.connect() as conn:
         relied = conn.execute(select(disclosure_audit.c.rule_id, disclosure_audit.c.public_interest_id).where(
             disclosure_audit.c.child_id == child_id, disclosure_audit.c.recipient == "police",
-            disclosure_audit.c.data_class == "identity").order_by(disclosure_audit.c.entry_id.desc())).first()
+            disclosure_audit.c.data_classes.contains("identity")).order_by(disclosure_audit.c.entry_id.desc())).first()
     assert tuple(relied) == ("P1-public-interest", decision_id)
     after_review = NIGHT + timedelta(days=8)
     summary = publish(town, "night-9", after_review)

@@ -40,9 +40,9 @@ def assert_every_value_is_audited_under_a_rule(engine) -> int:
     with engine.connect() as conn:
         current = conn.execute(select(publication.c.publication_id).where(publication.c.is_current.is_(True))).scalar()
         latest = pd.read_sql(text(
-            "SELECT a.recipient, a.child_id, a.data_class, a.decision, a.rule_id FROM disclosure_audit a "
-            "JOIN shared_decision d ON d.audit_entry_id = a.entry_id AND d.recipient = a.recipient "
-            "AND d.child_id = a.child_id AND d.data_class = a.data_class "
+            "SELECT d.recipient, d.child_id, d.data_class, a.recipient AS entry_recipient, "
+            "a.child_id AS entry_child, a.data_classes, a.decision, a.rule_id FROM disclosure_audit a "
+            "JOIN shared_decision d ON d.audit_entry_id = a.entry_id "
             f"WHERE d.publication_id = {current} AND d.disclose = :yes"), conn, params={"yes": True})
     audited = {(r.recipient, r.child_id, r.data_class): r for r in latest.itertuples()}
     checked = 0
@@ -50,7 +50,8 @@ def assert_every_value_is_audited_under_a_rule(engine) -> int:
         for child_id, data_class in shown_classes(engine, recipient):
             entry = audited.get((recipient, child_id, data_class))
             assert entry is not None, f"{recipient} sees {data_class} of {child_id} without an audit entry"
-            assert entry.decision == "disclose"
+            assert (entry.entry_recipient, entry.entry_child, entry.decision) == (recipient, child_id, "disclose")
+            assert data_class in entry.data_classes.split(";")
             rule = policy.rule(entry.rule_id)
             assert rule.when != "never" and recipient in rule.recipients and data_class in rule.classes
             checked += 1

@@ -1,8 +1,10 @@
 """The disclosure audit: every decision to disclose a data class about a child to a recipient, and every decision
 not to, append-only and tamper-evident.
 
-An entry is written when a decision is first made, and again whenever it changes: the rule, the basis, the
-public-interest decision relied on, the outcome, or what the class holds for the child (its content fingerprint).
+An entry records one decision (disclose or withhold, under one rule and basis) for one recipient and child, and
+names every data class it covers. It is written when a decision is first made, and again whenever it changes: the
+rule, the basis, the public-interest decision relied on, the outcome, the classes, or what they hold for the child
+(the content fingerprint).
 Each published decision points at the entry that records it. Entries are chained: each entry's hash covers its
 fields and the previous entry's hash, and every publication records the newest entry's id and hash, so
 :func:`verify` detects an edited, inserted or deleted entry, including one deleted from the end.
@@ -15,14 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from mash.store import bulk_insert
 from mash.store.schema import disclosure_audit as audit, publication
 
 GENESIS = "0" * 64
-FIELDS = ["entry_id", "run_id", "recorded_at", "recipient", "child_id", "data_class", "decision", "rule_id", "basis",
-          "public_interest_id", "content_sha256"]
+FIELDS = ["entry_id", "run_id", "recorded_at", "recipient", "child_id", "data_classes", "decision", "rule_id",
+          "basis", "public_interest_id", "content_sha256"]
 
 
 def _canonical_time(value: datetime) -> str:
@@ -32,9 +34,12 @@ def _canonical_time(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")
 
 
-def entry_hash(prev_hash: str, entry: dict) -> str:
-    text = "\x1f".join("" if entry[name] is None else _canonical_time(entry[name]) if name == "recorded_at"
-                       else str(entry[name]) for name in FIELDS)
+def entry_hash(prev_hash: str, entry: dict, recorded_at: str | None = None) -> str:
+    """The entry's hash: its fields (the time as :func:`_canonical_time`, given ready-made when hashing many) and
+    the previous entry's hash."""
+    recorded_at = recorded_at or _canonical_time(entry["recorded_at"])
+    text = "\x1f".join(recorded_at if name == "recorded_at" else "" if entry[name] is None else str(entry[name])
+                       for name in FIELDS)
     return hashlib.sha256(f"{prev_hash}\x1e{text}".encode()).hexdigest()
 
 
@@ -52,11 +57,12 @@ def append(conn: Connection, entries: Iterable[dict], run_id: str) -> tuple[list
     last_id, last_hash = head(conn)
     recorded_at = datetime.now(timezone.utc)
     stored_at = recorded_at.isoformat(sep=" ")              # ISO text: what bulk_insert takes for a time
+    hashed_at = _canonical_time(recorded_at)
     rows, ids = [], []
     for entry in entries:
         last_id += 1
         full = {**entry, "entry_id": last_id, "run_id": run_id, "recorded_at": recorded_at}
-        prev_hash, last_hash = last_hash, entry_hash(last_hash, full)
+        prev_hash, last_hash = last_hash, entry_hash(last_hash, full, hashed_at)
         rows.append((*(stored_at if name == "recorded_at" else full[name] for name in FIELDS), prev_hash, last_hash))
         ids.append(last_id)
     bulk_insert(conn, audit, [*FIELDS, "prev_hash", "entry_hash"], rows)
@@ -118,6 +124,3 @@ def entries(conn: Connection, *, child_id: str | None = None, recipient: str | N
         query = query.limit(limit)
     return [dict(row) for row in conn.execute(query).mappings()]
 
-
-def count(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(audit)).scalar()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
 
@@ -21,10 +21,14 @@ from mash.sharing.tonight import Tonight
 COLUMNS = ["child_id", "event_date", "end_date", "is_open", "agency", "data_class", "event", "description"]
 
 
-def _label(frame: pd.DataFrame, agency: str, contract_file: str, column: str) -> pd.Series:
+def _codes(agency: str, contract_file: str, column: str):
     spec = contracts()[agency].file(contract_file)
-    codes = code_lists()[next(c.codes for c in spec.columns if c.name == column)]
-    return frame[column].map(lambda code: codes[code].label if code in codes else "not recorded")
+    return code_lists()[next(c.codes for c in spec.columns if c.name == column)]
+
+
+def _label(frame: pd.DataFrame, agency: str, contract_file: str, column: str) -> pd.Series:
+    labels = {code: entry.label for code, entry in _codes(agency, contract_file, column).items()}
+    return frame[column].map(labels).fillna("not recorded").astype(object)
 
 
 def _text(values: pd.Series, prefix: str = "") -> pd.Series:
@@ -34,8 +38,12 @@ def _text(values: pd.Series, prefix: str = "") -> pd.Series:
 
 
 def _join(*parts: pd.Series) -> pd.Series:
-    frame = pd.concat(parts, axis=1)
-    return frame.apply(lambda row: "; ".join(p for p in row if p), axis=1) if len(frame) else pd.Series(dtype=object)
+    """The parts joined with "; ", skipping empty ones."""
+    joined = parts[0].astype(object).fillna("")
+    for part in parts[1:]:
+        part = part.astype(object).fillna("")
+        joined = (joined + "; " + part).where((joined != "") & (part != ""), joined + part)
+    return joined
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,10 @@ class Entry:
 
 
 def _as_date(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: v.date() if hasattr(v, "date") and callable(v.date) else v)
+    """Dates as ``datetime.date`` (a datetime column keeps only its date)."""
+    if not values.map(lambda v: isinstance(v, datetime)).any():
+        return values
+    return values.map(lambda v: v.date() if isinstance(v, datetime) else v)
 
 
 ENTRIES = (
@@ -126,9 +137,8 @@ def _row_classes(policy: Policy, entry: Entry, frame: pd.DataFrame, base: str) -
         if (row_class.agency, row_class.file) != (entry.agency, entry.file) or row_class.replaces:
             continue
         if row_class.when == "sensitive_code":
-            codes = code_lists()[next(c.codes for c in contracts()[entry.agency].file(entry.file).columns
-                                      if c.name == row_class.column)]
-            hit = frame[row_class.column].map(lambda code: code in codes and codes[code].sensitive)
+            codes = _codes(entry.agency, entry.file, row_class.column)
+            hit = frame[row_class.column].isin([code for code, found in codes.items() if found.sensitive])
         else:
             hit = frame[row_class.column].map(lambda value: value is True)
         classes = classes.mask(hit.astype(bool), row_class.data_class)

@@ -12,9 +12,11 @@ reader sees last night's complete view or tonight's, never half of one.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
@@ -60,33 +62,33 @@ class View:
                                     # content_sha256
 
 
-def _row_texts(frame: pd.DataFrame) -> pd.Series:
-    """Each row as one text, missing values empty: what a fingerprint is taken over."""
-    text = frame.astype(object).where(frame.notna(), "").astype(str)
-    columns = [text[c] for c in text.columns]
-    return columns[0].str.cat(columns[1:], sep="\x1f") if len(frame) else pd.Series(dtype=str)
+def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's values (pandas' stable row hashing)."""
+    return pd.util.hash_pandas_object(frame.astype(object), index=False).to_numpy()
 
 
 def _fingerprints(view_children: pd.DataFrame, found_involvement: pd.DataFrame,
                   found_chronology: pd.DataFrame) -> dict[tuple[str, str], str]:
-    """(child, data class) -> SHA-256 of what the class holds for the child tonight; a class the child's
-    information does not hold is absent."""
-    parts: dict[tuple[str, str], list[str]] = {}
-
-    def add(child_id: str, data_class: str, text: str) -> None:
-        parts.setdefault((child_id, data_class), []).append(text)
-    for row in view_children.itertuples(index=False):
-        for data_class, columns in IDENTITY_CLASSES.items():
-            values = [getattr(row, c) for c in columns]
-            if any(v not in (None, "") for v in values):
-                add(row.child_id, data_class, "\x1f".join(map(str, values)))
-        if row.address_protected:
-            add(row.child_id, "protected_address", "protected")
+    """(child, data class) -> a SHA-256 fingerprint of what the class holds for the child tonight, independent of
+    row order; a class the child's information does not hold is absent."""
+    parts = []
+    for data_class, columns in IDENTITY_CLASSES.items():
+        held = view_children[view_children[columns].notna().any(axis=1)]
+        parts.append(pd.DataFrame({"child_id": held["child_id"], "data_class": data_class,
+                                   "hash": _row_hashes(held[columns])}))
+    protected = view_children[view_children["address_protected"].astype(bool)]
+    parts.append(pd.DataFrame({"child_id": protected["child_id"], "data_class": "protected_address",
+                               "hash": np.uint64(1)}))
     for frame in (found_involvement.assign(data_class="involvement"), found_chronology):
-        texts = _row_texts(frame.drop(columns=["child_id", "data_class"]))
-        for child_id, data_class, text in zip(frame["child_id"], frame["data_class"], texts):
-            add(child_id, data_class, text)
-    return {key: hashlib.sha256("\x1e".join(sorted(texts)).encode()).hexdigest() for key, texts in parts.items()}
+        parts.append(pd.DataFrame({"child_id": frame["child_id"], "data_class": frame["data_class"],
+                                   "hash": _row_hashes(frame.drop(columns=["child_id", "data_class"]))}))
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    hashes = rows["hash"].to_numpy(dtype=np.uint64)
+    rows["low"], rows["high"] = (hashes & 0xFFFFFFFF).astype(np.int64), (hashes >> 32).astype(np.int64)
+    sums = rows.groupby(["child_id", "data_class"], sort=False).agg(low=("low", "sum"), high=("high", "sum"),
+                                                                    rows=("low", "size"))
+    return {key: hashlib.sha256(f"{n}:{low}:{high}".encode()).hexdigest()
+            for key, low, high, n in zip(sums.index, sums["low"], sums["high"], sums["rows"])}
 
 
 def decide_view(policy: Policy, agencies: dict[str, list[str]], facts: dict[str, Facts],
@@ -144,59 +146,87 @@ def build_view(engine: Engine, policy: Policy, as_of: date) -> tuple[View, int]:
     return View(view_children, found_involvement, found_chronology, decisions), len(due_for_review(found, as_of))
 
 
+ENTRY_FIELDS = ["recipient", "child_id", "data_classes", "decision", "rule_id", "basis", "public_interest_id",
+                "content_sha256"]
+
+
+def _entries(decisions: pd.DataFrame) -> tuple[list[tuple], list[int]]:
+    """Tonight's decisions as audit entries: one per recipient and child for each distinct decision (outcome, rule,
+    basis, public-interest decision), naming its classes, with a fingerprint of their content. Returns the entries
+    (tuples of :data:`ENTRY_FIELDS`) and, for each decision in order, the number of its entry."""
+    order = decisions.sort_values(["recipient", "child_id", "disclose", "rule_id", "data_class"], kind="stable").index
+    columns = {name: decisions[name].to_numpy(dtype=object)[order].tolist()
+               for name in ["recipient", "child_id", "disclose", "rule_id", "basis", "public_interest_id",
+                            "data_class", "content_sha256"]}
+    entries: list[tuple] = []
+    entry_of = [0] * len(decisions)
+    group, classes, contents = None, [], []
+
+    def close() -> None:
+        if group is not None:
+            recipient, child_id, disclose, rule_id, basis, relied_on = group
+            entries.append((recipient, child_id, ";".join(classes), "disclose" if disclose else "withhold", rule_id,
+                            basis, relied_on, hashlib.sha256("".join(contents).encode()).hexdigest()))
+    for position, values in zip(order, zip(*columns.values())):
+        recipient, child_id, disclose, rule_id, basis, relied_on, data_class, content = values
+        relied_on = None if relied_on is None or relied_on != relied_on else int(relied_on)
+        key = (recipient, child_id, bool(disclose), rule_id, basis, relied_on)
+        if key != group:
+            close()
+            group, classes, contents = key, [], []
+        classes.append(data_class)
+        contents.append(content)
+        entry_of[position] = len(entries)
+    close()
+    return entries, entry_of
+
+
 def _audit_changes(conn: Connection, decisions: pd.DataFrame, run_id: str) -> tuple[list[int], int, tuple[int, str]]:
-    """Audit entries for the decisions that differ from the current publication's; returns every decision's entry
-    id (in the order of ``decisions``), the number of new entries and the new audit head."""
-    previous = {}
-    query = (select(shared_decision.c.recipient, shared_decision.c.child_id, shared_decision.c.data_class,
-                    shared_decision.c.audit_entry_id, disclosure_audit.c.decision, disclosure_audit.c.rule_id,
-                    disclosure_audit.c.basis, disclosure_audit.c.public_interest_id,
-                    disclosure_audit.c.content_sha256)
-             .join(publication, publication.c.publication_id == shared_decision.c.publication_id)
-             .join(disclosure_audit, disclosure_audit.c.entry_id == shared_decision.c.audit_entry_id)
-             .where(publication.c.is_current.is_(True)))
-    for row in conn.execute(query):
-        previous[(row.recipient, row.child_id, row.data_class)] = row
-    entry_ids: list[int | None] = []
-    new_entries = []
-    for row in decisions.itertuples(index=False):
-        outcome = "disclose" if row.disclose else "withhold"
-        relied_on = None if pd.isna(row.public_interest_id) else int(row.public_interest_id)
-        before = previous.pop((row.recipient, row.child_id, row.data_class), None)
-        if before is not None and (before.decision, before.rule_id, before.basis, before.public_interest_id,
-                                   before.content_sha256) == (outcome, row.rule_id, row.basis, relied_on,
-                                                              row.content_sha256):
-            entry_ids.append(before.audit_entry_id)
-            continue
-        entry_ids.append(None)
-        new_entries.append(dict(recipient=row.recipient, child_id=row.child_id, data_class=row.data_class,
-                                decision=outcome, rule_id=row.rule_id, basis=row.basis,
-                                public_interest_id=relied_on, content_sha256=row.content_sha256))
-    # Whatever was shown last night and is not in tonight's view stops being shown: that is recorded too.
-    for (recipient, child_id, data_class), before in sorted(previous.items()):
-        if before.decision == "disclose":
-            new_entries.append(dict(recipient=recipient, child_id=child_id, data_class=data_class,
-                                    decision="withhold", rule_id=DEFAULT_DENY, basis=NO_LONGER_SHOWN,
-                                    public_interest_id=None, content_sha256=None))
-    ids, new_head = audit.append(conn, new_entries, run_id)
-    fresh = iter(ids)
-    return [entry_id if entry_id is not None else next(fresh) for entry_id in entry_ids], len(ids), new_head
+    """Audit entries for tonight's decisions that differ from those in force in the current publication; returns
+    every decision's entry id (in the order of ``decisions``), the number of new entries and the new audit head."""
+    fields = ENTRY_FIELDS
+    in_force = (select(disclosure_audit.c.entry_id, *(disclosure_audit.c[f] for f in fields))
+                .where(disclosure_audit.c.entry_id.in_(
+                    select(shared_decision.c.audit_entry_id)
+                    .join(publication, publication.c.publication_id == shared_decision.c.publication_id)
+                    .where(publication.c.is_current.is_(True)))))
+    previous = {tuple(row[1:]): row[0] for row in conn.execute(in_force)}
+    tonight, entry_of = _entries(decisions)
+    reused = {signature: previous.pop(signature) for signature in tonight if signature in previous}
+    new = [dict(zip(fields, signature)) for signature in tonight if signature not in reused]
+    # Whatever was shown and is not in tonight's view at all stops being shown: that is recorded too.
+    still = set(zip(decisions["recipient"], decisions["child_id"], decisions["data_class"]))
+    for recipient, child_id, classes, decision, *_ in sorted(previous):
+        gone = [c for c in classes.split(";") if (recipient, child_id, c) not in still]
+        if decision == "disclose" and gone:
+            new.append(dict(recipient=recipient, child_id=child_id, data_classes=";".join(gone), decision="withhold",
+                            rule_id=DEFAULT_DENY, basis=NO_LONGER_SHOWN, public_interest_id=None,
+                            content_sha256=None))
+    ids, new_head = audit.append(conn, new, run_id)
+    fresh = dict(zip((tuple(e[f] for f in fields) for e in new), ids))
+    entry_ids = [reused.get(signature) or fresh[signature] for signature in tonight]
+    return [entry_ids[n] for n in entry_of], len(ids), new_head
+
+
+def _cell(value):
+    """A value as bulk_insert takes it: dates as ISO text, missing (None, NaN, NaT) as None."""
+    if value is None or value != value or value is pd.NaT:
+        return None
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def _rows(frame: pd.DataFrame, columns: list[str], publication_id: int):
-    """Rows for bulk_insert: the publication id first, dates as ISO text, missing values as None."""
-    values = frame[columns].astype(object).where(frame[columns].notna(), None)
-    for row in values.itertuples(index=False):
-        yield (publication_id, *(v.isoformat() if isinstance(v, date) else v for v in row))
+    """Rows for bulk_insert: the publication id first, then ``columns``."""
+    values = [[_cell(v) for v in frame[column].to_numpy(dtype=object).tolist()] for column in columns]
+    return zip(itertools.repeat(publication_id), *values)
 
 
 def view_fingerprint(view: View) -> str:
     """SHA-256 of everything the view would show anyone: its decisions (with each class's content fingerprint)
     and which agencies know each child."""
     decisions = view.decisions.sort_values(["recipient", "child_id", "data_class"])
-    digest = hashlib.sha256()
-    for frame in (decisions, view.children[["child_id", "agencies"]]):
-        digest.update("\x1e".join(_row_texts(frame)).encode())
+    digest = hashlib.sha256(_row_hashes(decisions).tobytes())
+    digest.update(_row_hashes(view.children[["child_id", "agencies"]].sort_values("child_id")).tobytes())
     return digest.hexdigest()
 
 

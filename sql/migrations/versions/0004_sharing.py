@@ -35,7 +35,7 @@ def upgrade() -> None:
     sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('recipient', sa.String(length=40), nullable=False),
     sa.Column('child_id', sa.String(length=20), nullable=False),
-    sa.Column('data_class', sa.String(length=40), nullable=False),
+    sa.Column('data_classes', sa.Text(), nullable=False),
     sa.Column('decision', sa.String(length=10), nullable=False),
     sa.Column('rule_id', sa.String(length=60), nullable=False),
     sa.Column('basis', sa.Text(), nullable=False),
