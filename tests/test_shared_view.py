@@ -231,6 +231,24 @@ def test_a_rerun_of_the_same_night_changes_nothing_and_exports_match_the_views(t
     assert (tmp_path / "out" / "children.csv").stat().st_mode & 0o077 == 0
 
 
+def test_readers_see_last_night_s_view_until_tonight_s_is_complete(town):
+    from mash.sharing.policy import default_policy
+    from mash.sharing.publication import build_view, write_view
+    first = publish(town, "night-1", NIGHT).publication_id
+    with town.begin() as conn:                      # something changes, so tonight's view differs
+        conn.execute(update(CONSENTS).values(state="GIVEN", scope="ALL", withdrawn_date=None))
+    tonight, _ = build_view(town, default_policy(), NIGHT + timedelta(days=1))
+
+    def readers_see() -> set[int]:
+        with town.connect() as reader:
+            return {row[0] for name in ("children", "involvement", "chronology")
+                    for row in reader.execute(text(f"SELECT DISTINCT publication_id FROM officers_shared_{name}"))}
+    with town.begin() as writer:
+        second, _ = write_view(writer, tonight, "night-2", NIGHT + timedelta(days=1))
+        assert readers_see() == {first}, "a reader saw part of a publication still being written"
+    assert second != first and readers_see() == {second}
+
+
 @pytest.fixture(scope="module")
 def shared_town(tmp_path_factory):
     root = tmp_path_factory.mktemp("property")

@@ -42,8 +42,8 @@ def assert_every_value_is_audited_under_a_rule(engine) -> int:
         latest = pd.read_sql(text(
             "SELECT d.recipient, d.child_id, d.data_class, a.recipient AS entry_recipient, "
             "a.child_id AS entry_child, a.data_classes, a.decision, a.rule_id FROM disclosure_audit a "
-            "JOIN shared_decision d ON d.audit_entry_id = a.entry_id "
-            f"WHERE d.publication_id = {current} AND d.disclose = :yes"), conn, params={"yes": True})
+            "JOIN shared_disclosure d ON d.audit_entry_id = a.entry_id "
+            f"WHERE d.publication_id = {current}"), conn)
     audited = {(r.recipient, r.child_id, r.data_class): r for r in latest.itertuples()}
     checked = 0
     for recipient in RECIPIENTS:

@@ -1,4 +1,4 @@
--- One recipient's shared view: the current publication, filtered by tonight's decisions for that recipient.
+-- One recipient's shared view: the current publication, filtered by what tonight's decisions disclose to it.
 -- The migration 0004 creates these three views for every recipient, replacing {recipient} with its name. A change
 -- to a view is a new migration with a new file: this one is part of the history.
 -- A recipient sees a child only where it may see the child's identity, and each other class only where decided.
@@ -6,16 +6,16 @@
 CREATE VIEW {recipient}_shared_children AS
 SELECT c.publication_id, c.child_id, c.agencies,
        c.given_name, c.family_name, c.date_of_birth, c.sex, c.nhs_number,
-       CASE WHEN address.disclose THEN c.postcode END AS postcode,
-       CASE WHEN address.disclose THEN c.address END AS address,
-       CASE WHEN upn.disclose THEN c.upn END AS upn
+       CASE WHEN address.child_id IS NOT NULL THEN c.postcode END AS postcode,
+       CASE WHEN address.child_id IS NOT NULL THEN c.address END AS address,
+       CASE WHEN upn.child_id IS NOT NULL THEN c.upn END AS upn
 FROM shared_child c
 JOIN publication p ON p.publication_id = c.publication_id AND p.is_current
-JOIN shared_decision identity ON identity.publication_id = c.publication_id AND identity.child_id = c.child_id
-     AND identity.recipient = '{recipient}' AND identity.data_class = 'identity' AND identity.disclose
-LEFT JOIN shared_decision address ON address.publication_id = c.publication_id AND address.child_id = c.child_id
+JOIN shared_disclosure identity ON identity.publication_id = c.publication_id AND identity.child_id = c.child_id
+     AND identity.recipient = '{recipient}' AND identity.data_class = 'identity'
+LEFT JOIN shared_disclosure address ON address.publication_id = c.publication_id AND address.child_id = c.child_id
      AND address.recipient = '{recipient}' AND address.data_class = 'address'
-LEFT JOIN shared_decision upn ON upn.publication_id = c.publication_id AND upn.child_id = c.child_id
+LEFT JOIN shared_disclosure upn ON upn.publication_id = c.publication_id AND upn.child_id = c.child_id
      AND upn.recipient = '{recipient}' AND upn.data_class = 'education_identifier';
 
 CREATE VIEW {recipient}_shared_involvement AS
@@ -23,13 +23,13 @@ SELECT i.publication_id, i.child_id, i.agency, i.organisation, i.practitioner_na
        i.practitioner_email, i.practitioner_phone, i.last_contact
 FROM shared_involvement i
 JOIN publication p ON p.publication_id = i.publication_id AND p.is_current
-JOIN shared_decision d ON d.publication_id = i.publication_id AND d.child_id = i.child_id
-     AND d.recipient = '{recipient}' AND d.data_class = 'involvement' AND d.disclose;
+JOIN shared_disclosure d ON d.publication_id = i.publication_id AND d.child_id = i.child_id
+     AND d.recipient = '{recipient}' AND d.data_class = 'involvement';
 
 CREATE VIEW {recipient}_shared_chronology AS
 SELECT e.publication_id, e.child_id, e.entry, e.event_date, e.end_date, e.is_open, e.agency, e.data_class, e.event,
        e.description
 FROM shared_chronology e
 JOIN publication p ON p.publication_id = e.publication_id AND p.is_current
-JOIN shared_decision d ON d.publication_id = e.publication_id AND d.child_id = e.child_id
-     AND d.recipient = '{recipient}' AND d.data_class = e.data_class AND d.disclose;
+JOIN shared_disclosure d ON d.publication_id = e.publication_id AND d.child_id = e.child_id
+     AND d.recipient = '{recipient}' AND d.data_class = e.data_class;

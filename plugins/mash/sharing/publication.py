@@ -3,8 +3,9 @@ every decision, and publish the view atomically.
 
 A recipient agency sees only the children it works with itself (need to know); the hub's officers see every child
 in the view. For each recipient, child and data class the child's information holds, the policy decides (default
-deny) and the decision is audited. The view's tables hold each child's information once; the per-recipient SQL
-views in ``sql/views/`` show a recipient only the classes decided "disclose" for it, from the current publication.
+deny) and the decision is audited. The view's tables hold each child's information once; ``shared_disclosure`` lists
+what each recipient may see, and the per-recipient SQL views in ``sql/views/`` show a recipient only that, from the
+current publication. ``publication_entry`` lists every audit entry in force, to disclose or not.
 The whole publication, with its audit entries, is written in one transaction that ends by making it current, so a
 reader sees last night's complete view or tonight's, never half of one.
 """
@@ -29,8 +30,8 @@ from mash.sharing.public_interest import all_decisions, due_for_review, in_force
 from mash.sharing.significant_harm import children_at_risk
 from mash.sharing.tonight import Tonight
 from mash.store import bulk_insert
-from mash.store.schema import (disclosure_audit, publication, shared_chronology, shared_child, shared_decision,
-                               shared_involvement)
+from mash.store.schema import (disclosure_audit, publication, publication_entry, shared_chronology, shared_child,
+                               shared_disclosure, shared_involvement)
 
 IDENTITY_CLASSES = {"identity": ["given_name", "family_name", "date_of_birth", "sex", "nhs_number"],
                     "address": ["postcode", "address"], "education_identifier": ["upn"]}
@@ -187,8 +188,8 @@ def _audit_changes(conn: Connection, decisions: pd.DataFrame, run_id: str) -> tu
     fields = ENTRY_FIELDS
     in_force = (select(disclosure_audit.c.entry_id, *(disclosure_audit.c[f] for f in fields))
                 .where(disclosure_audit.c.entry_id.in_(
-                    select(shared_decision.c.audit_entry_id)
-                    .join(publication, publication.c.publication_id == shared_decision.c.publication_id)
+                    select(publication_entry.c.entry_id)
+                    .join(publication, publication.c.publication_id == publication_entry.c.publication_id)
                     .where(publication.c.is_current.is_(True)))))
     previous = {tuple(row[1:]): row[0] for row in conn.execute(in_force)}
     tonight, entry_of = _entries(decisions)
@@ -208,16 +209,14 @@ def _audit_changes(conn: Connection, decisions: pd.DataFrame, run_id: str) -> tu
     return [entry_ids[n] for n in entry_of], len(ids), new_head
 
 
-def _cell(value):
-    """A value as bulk_insert takes it: dates as ISO text, missing (None, NaN, NaT) as None."""
-    if value is None or value != value or value is pd.NaT:
-        return None
-    return value.isoformat() if isinstance(value, date) else value
-
-
 def _rows(frame: pd.DataFrame, columns: list[str], publication_id: int):
-    """Rows for bulk_insert: the publication id first, then ``columns``."""
-    values = [[_cell(v) for v in frame[column].to_numpy(dtype=object).tolist()] for column in columns]
+    """Rows for bulk_insert: the publication id first, then ``columns``; dates as ISO text, missing values None."""
+    values = []
+    for column in columns:
+        cells = frame[column].to_numpy(dtype=object, copy=True)
+        cells[pd.isna(cells)] = None
+        dates = [isinstance(v, date) for v in cells[:1000]]
+        values.append([v if v is None else v.isoformat() for v in cells] if any(dates) else cells.tolist())
     return zip(itertools.repeat(publication_id), *values)
 
 
@@ -261,10 +260,11 @@ def write_view(conn: Connection, view: View, run_id: str, as_of: date) -> tuple[
     bulk_insert(conn, shared_chronology, ["publication_id", *chronology_columns],
                 _rows(entries, chronology_columns, publication_id))
     decided = view.decisions.assign(audit_entry_id=entry_ids)
-    bulk_insert(conn, shared_decision, ["publication_id", "recipient", "child_id", "data_class", "disclose",
-                                        "audit_entry_id"],
-                _rows(decided.assign(disclose=decided["disclose"].astype(bool)),
-                      ["recipient", "child_id", "data_class", "disclose", "audit_entry_id"], publication_id))
+    disclosed = decided[decided["disclose"].astype(bool)]
+    bulk_insert(conn, shared_disclosure, ["publication_id", "recipient", "child_id", "data_class", "audit_entry_id"],
+                _rows(disclosed, ["recipient", "child_id", "data_class", "audit_entry_id"], publication_id))
+    bulk_insert(conn, publication_entry, ["publication_id", "entry_id"],
+                ((publication_id, entry_id) for entry_id in sorted(set(entry_ids))))
     conn.execute(update(publication).where(publication.c.publication_id == publication_id)
                  .values(audit_head_id=head_id or None, audit_head_hash=head_hash if head_id else None))
     conn.execute(update(publication).values(is_current=publication.c.publication_id == publication_id))
@@ -277,7 +277,7 @@ def _prune(conn: Connection, current_id: int) -> None:
     older = select(publication.c.publication_id).where(publication.c.publication_id < current_id) \
         .order_by(publication.c.publication_id.desc()).offset(1)
     stale = [row[0] for row in conn.execute(older)]
-    for table in (shared_decision, shared_chronology, shared_involvement, shared_child):
+    for table in (shared_disclosure, publication_entry, shared_chronology, shared_involvement, shared_child):
         for start in range(0, len(stale), 500):
             conn.execute(delete(table).where(table.c.publication_id.in_(stale[start:start + 500])))
 

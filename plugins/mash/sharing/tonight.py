@@ -26,22 +26,25 @@ def person_column(agency: str, contract_file: str) -> str:
 
 
 class Tonight:
-    """Each agency's current batch, read once per file, joined to the child each row is about."""
+    """Each agency's current batch, each file read once, joined to the child each row is about."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self.batches = current_batches(engine)
         with engine.connect() as conn:
             self.child_of = dict(conn.execute(select(child_record.c.record_id, child_record.c.child_id)).all())
+        self._read: dict[tuple[str, str], pd.DataFrame] = {}
 
     def rows(self, agency: str, contract_file: str, columns: list[str]) -> pd.DataFrame:
         """The file's ``columns`` plus ``child_id``, for rows about a child the matching has placed; empty (with
         those columns) when the agency has no loaded batch."""
-        person = person_column(agency, contract_file)
-        wanted = list(dict.fromkeys([person, *columns]))
         if agency not in self.batches:
             return pd.DataFrame(columns=[*columns, "child_id"])
-        with self.engine.connect() as conn:
-            frame = current_rows(conn, self.batches[agency], agency, contract_file, wanted)
-        frame["child_id"] = (f"{agency}:" + frame[person].astype(str)).map(self.child_of)
-        return frame[frame["child_id"].notna()][[*columns, "child_id"]].reset_index(drop=True)
+        if (agency, contract_file) not in self._read:
+            person = person_column(agency, contract_file)
+            with self.engine.connect() as conn:
+                frame = current_rows(conn, self.batches[agency], agency, contract_file,
+                                     contracts()[agency].file(contract_file).column_names)
+            frame["child_id"] = (f"{agency}:" + frame[person].astype(str)).map(self.child_of)
+            self._read[(agency, contract_file)] = frame[frame["child_id"].notna()].reset_index(drop=True)
+        return self._read[(agency, contract_file)][[*columns, "child_id"]]

@@ -201,15 +201,21 @@ shared_chronology = Table(
     Column("description", Text, nullable=False, doc="coded values and their labels only, never free text"),
 )
 
-shared_decision = Table(
-    "shared_decision", metadata,
+shared_disclosure = Table(
+    "shared_disclosure", metadata,
     Column("publication_id", Integer, ForeignKey("publication.publication_id"), primary_key=True),
     Column("recipient", String(40), primary_key=True),
     Column("child_id", String(20), primary_key=True),
     Column("data_class", String(40), primary_key=True),
-    Column("disclose", Boolean, nullable=False),
-    Column("audit_entry_id", BigInteger, nullable=False, doc="the audit entry that records this decision"),
-    comment="tonight's decision for every recipient, child and data class the view holds",
+    Column("audit_entry_id", BigInteger, nullable=False, doc="the audit entry that records the disclosure"),
+    comment="what each recipient may see tonight: a row per recipient, child and data class disclosed",
+)
+
+publication_entry = Table(
+    "publication_entry", metadata,
+    Column("publication_id", Integer, ForeignKey("publication.publication_id"), primary_key=True),
+    Column("entry_id", BigInteger, primary_key=True),
+    comment="the audit entries in force for a publication: every decision it made, to disclose or not",
 )
 
 disclosure_audit = Table(
