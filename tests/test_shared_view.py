@@ -5,18 +5,15 @@ next run, protected addresses and UPNs never leave, the audit detects tampering,
 from __future__ import annotations
 
 import csv
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select, text, update
 
-from mash.contracts import agencies, code_lists
-from mash.delivery import deliver
+from mash.contracts import code_lists
 from mash.home import Home
-from mash.ingest import ingest_agency
-from mash.link.population import match_children
 from mash.sharing.audit import verify
 from mash.sharing.export import export_view
 from mash.sharing.policy import default_policy
@@ -24,26 +21,16 @@ from mash.sharing.public_interest import DecisionError, listing, record_decision
 from mash.sharing.publication import publish
 from mash.store import migrate
 from mash.store.schema import disclosure_audit, feed_tables
-from mash.synth import generate
 from tests.drops import dump
-from tests.views import RECIPIENTS, assert_every_value_is_audited_under_a_rule, view
+from tests.views import NIGHT, RECIPIENTS, assert_every_value_is_audited_under_a_rule, populate_town, view
 
-NIGHT = date(2026, 11, 2)
 CONSENTS = feed_tables[("consent", "consents")]
 SENSITIVE = {code for code, entry in code_lists()["health_event_type"].items() if entry.sensitive}
 
 
-def _populate(home: Home, engine, out, children: int = 300, seed: int = 11) -> None:
-    generate(children=children, seed=seed, nights=1, out=out, start=NIGHT)
-    deliver(out / "night-01", home)
-    for agency in agencies():
-        ingest_agency(agency, home, engine)
-    match_children(engine, "night-1")
-
-
 @pytest.fixture
 def town(store, home, tmp_path):
-    _populate(home, store, tmp_path / "synth")
+    populate_town(home, store, tmp_path / "synth")
     return store
 
 
@@ -254,7 +241,7 @@ def shared_town(tmp_path_factory):
     root = tmp_path_factory.mktemp("property")
     home = Home(root / "home").ensure()
     engine = migrate(home.db_url())
-    _populate(home, engine, root / "synth", children=200, seed=5)
+    populate_town(home, engine, root / "synth", children=200, seed=5)
     with engine.connect() as conn:
         consent_ids = [row[0] for row in conn.execute(select(CONSENTS.c.consent_id))]
         children = [row[0] for row in conn.execute(text("SELECT child_id FROM child WHERE retired_into IS NULL"))]

@@ -1,15 +1,31 @@
-"""Reading the published shared views in tests, and the check that every value a recipient sees is backed by an
-audit entry and a policy rule."""
+"""A generated town for the sharing tests, reading its published shared views, and the check that every value a
+recipient sees is backed by an audit entry and a policy rule."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import pandas as pd
 from sqlalchemy import select, text
 
+from mash.contracts import agencies
+from mash.delivery import deliver
+from mash.ingest import ingest_agency
+from mash.link.population import match_children
 from mash.sharing.policy import default_policy
+from mash.synth import generate
 from mash.store.schema import publication
 
 RECIPIENTS = ["health", "police", "schools", "social_care", "officers"]
+NIGHT = date(2026, 11, 2)
+
+
+def populate_town(home, engine, out, children: int = 300, seed: int = 11) -> None:
+    generate(children=children, seed=seed, nights=1, out=out, start=NIGHT)
+    deliver(out / "night-01", home)
+    for agency in agencies():
+        ingest_agency(agency, home, engine)
+    match_children(engine, "night-1")
 
 
 def view(engine, recipient: str, name: str) -> pd.DataFrame:

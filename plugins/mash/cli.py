@@ -25,6 +25,14 @@ def cmd_db_upgrade(args, home: Home) -> int:
     return 0
 
 
+def cmd_db_roles(args, home: Home) -> int:
+    from mash.sharing.access import grant_roles
+    from mash.sharing.policy import default_policy
+    roles = grant_roles(_store(home), list(default_policy().recipients))
+    print(f"granted: {', '.join(roles)} (each reads only its own views), mash_officers (the audit), mash_hub (writes)")
+    return 0
+
+
 def cmd_ingest(args, home: Home) -> int:
     from mash.ingest import IngestFailed, ingest_agency
     engine = _store(home)
@@ -195,6 +203,8 @@ def parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="the hub's store").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="create or migrate the store to the newest schema").set_defaults(func=cmd_db_upgrade)
+    db.add_parser("roles", help="PostgreSQL: create and grant the recipients', officers' and hub's roles") \
+        .set_defaults(func=cmd_db_roles)
 
     ingest = sub.add_parser("ingest", help="ingest every complete drop waiting in the landing zone")
     ingest.add_argument("--agency", action="append", choices=agencies(), help="only this agency (repeatable)")
