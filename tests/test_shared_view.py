@@ -127,6 +127,8 @@ def test_consent_withdrawn_between_two_nights_removes_the_data_on_the_second(tow
     with town.begin() as conn:                            # everyone consents, so some children are shared by consent
         conn.execute(update(CONSENTS).values(state="GIVEN", scope="ALL", withdrawn_date=None))
     publish(town, "night-1", NIGHT)
+    for recipient in RECIPIENTS:                      # with everyone consenting, every recipient sees someone
+        assert len(view(town, recipient, "children")) > 0, recipient
     child_id = _consent_only_child(town)
     seen_by = [r for r in RECIPIENTS[:4] if child_id in set(view(town, r, "children")["child_id"])]
     assert seen_by

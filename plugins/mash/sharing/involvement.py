@@ -66,8 +66,7 @@ def agencies_by_child(tonight: Tonight) -> dict[str, list[str]]:
     """Hub child id -> the agencies with a current person record of the child."""
     found: dict[str, set[str]] = {}
     for agency in AGENCIES:
-        key = FEEDS[agency].columns["record_id"]
-        for child_id in tonight.rows(agency, FEEDS[agency].contract_file, [key])["child_id"]:
+        for child_id in tonight.rows(agency, FEEDS[agency].contract_file, [])["child_id"]:
             found.setdefault(child_id, set()).add(agency)
     return {child_id: sorted(agencies) for child_id, agencies in found.items()}
 

@@ -36,8 +36,11 @@ class Tonight:
         self._read: dict[tuple[str, str], pd.DataFrame] = {}
 
     def rows(self, agency: str, contract_file: str, columns: list[str]) -> pd.DataFrame:
-        """The file's ``columns`` plus ``child_id``, for rows about a child the matching has placed; empty (with
-        those columns) when the agency has no loaded batch."""
+        """The file's ``columns`` plus ``child_id`` (the hub's child id), for rows about a child the matching has
+        placed; empty (with those columns) when the agency has no loaded batch. A file's own ``child_id`` column
+        (social care's and the register's local authority id) is not available: the name is the hub's."""
+        if "child_id" in columns:
+            raise ValueError("child_id names the hub's child id here; the agency's own column is not available")
         if agency not in self.batches:
             return pd.DataFrame(columns=[*columns, "child_id"])
         if (agency, contract_file) not in self._read:
