@@ -94,6 +94,20 @@ def test_sensitive_health_services_stay_hidden_without_consent_or_significant_ha
         assert not (shown[recipient]["data_class"] == "sensitive_health").any()
 
 
+def test_no_involvement_names_a_sensitive_service_s_practitioner(town, tmp_path):
+    with town.begin() as conn:
+        conn.execute(update(CONSENTS).values(state="GIVEN", scope="ALL", withdrawn_date=None))
+    publish(town, "night-1", NIGHT)
+    events = pd.concat(pd.read_csv(path, dtype=str, keep_default_na=False)
+                       for path in (tmp_path / "synth" / "night-01" / "health").glob("*-events.csv"))
+    sensitive_only = set(events.loc[events["event_type"].isin(SENSITIVE), "practitioner_email"]) - set(
+        events.loc[~events["event_type"].isin(SENSITIVE), "practitioner_email"])
+    assert sensitive_only
+    for recipient in RECIPIENTS:
+        shown = set(view(town, recipient, "involvement")["practitioner_email"].dropna())
+        assert not shown & sensitive_only, recipient
+
+
 def test_protected_addresses_never_leave(town):
     children = feed_tables[("social_care", "children")]
     with town.begin() as conn:       # every child social care knows lives at a refuge, and all consent to sharing

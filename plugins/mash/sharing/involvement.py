@@ -2,7 +2,8 @@
 them, and the child's consolidated identity as the hub knows it.
 
 Practitioners come from each agency's most recent record of the child: the allocated social worker, the current
-school's designated safeguarding lead, the health practitioner and the police officer of the latest contact.
+school's designated safeguarding lead, the police officer of the latest incident, and the practitioner of the latest
+health contact that is not with a sensitive service (which would disclose the service).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 from stdnum.gb import nhs
 
+from mash.contracts import code_lists
 from mash.link.records import FEEDS, records_from_store
 from mash.sharing.tonight import AGENCIES, Tonight
 
@@ -27,8 +29,12 @@ def _latest(frame: pd.DataFrame, date_column: str) -> pd.DataFrame:
 
 def involvement(tonight: Tonight, children: set[str]) -> pd.DataFrame:
     """One row per child and agency (columns :data:`INVOLVEMENT_COLUMNS`)."""
-    health = _latest(tonight.rows("health", "events", ["event_date", "practitioner_name", "practitioner_role",
-                                                      "practitioner_email", "practitioner_phone"]), "event_date")
+    events = tonight.rows("health", "events", ["event_date", "event_type", "practitioner_name", "practitioner_role",
+                                               "practitioner_email", "practitioner_phone"])
+    sensitive = [code for code, entry in code_lists()["health_event_type"].items() if entry.sensitive]
+    # A sexual health nurse or CAMHS practitioner named as "involved" would tell the recipient of a sensitive
+    # service: the named health practitioner comes from the latest contact that is not one.
+    health = _latest(events[~events["event_type"].isin(sensitive)], "event_date")
     gp = tonight.rows("health", "persons", ["gp_practice_code"]).drop_duplicates("child_id", keep="last")
     health = health.merge(gp, on="child_id", how="left")
     health["organisation"] = _prefixed(health["gp_practice_code"], "GP practice ")
@@ -85,12 +91,15 @@ def identities(tonight: Tonight, agencies: dict[str, list[str]]) -> pd.DataFrame
     protected = tonight.rows("social_care", "children", ["address_protected"])
     protected = set(protected.loc[protected["address_protected"].map(lambda v: v is True), "child_id"])
 
-    def first(column: str) -> pd.Series:
+    def first(column: str, *others: str) -> pd.DataFrame:
+        """Per child, ``column`` (and ``others``, from the same record) from the first record that has it."""
         present = records[records[column] != ""]
-        return present.drop_duplicates("child_id").set_index("child_id")[column]
+        return present.drop_duplicates("child_id").set_index("child_id")[[column, *others]]
     found = pd.DataFrame({"child_id": sorted(agencies)}).set_index("child_id", drop=False)
-    for column in ("given_name", "family_name", "date_of_birth", "sex", "nhs_number", "upn", "postcode", "address"):
-        found[column] = first(column)
+    for column in ("given_name", "family_name", "date_of_birth", "sex", "nhs_number", "upn"):
+        found[column] = first(column)[column]
+    home = first("postcode", "address")                   # postcode and address from one record, never mixed
+    found["postcode"], found["address"] = home["postcode"], home["address"].replace("", None)
     found["agencies"] = found["child_id"].map(lambda c: ";".join(agencies[c]))
     found["address_protected"] = found["child_id"].isin(protected)
     found.loc[found["address_protected"], ["postcode", "address"]] = None
