@@ -1,0 +1,14 @@
+# The hub's Airflow image: the official Apache Airflow 3 image with this project installed (the `mash` library,
+# its DAGs, migrations, SQL and sharing policy). Built by docker-compose.yml; see docs/operations.md.
+ARG AIRFLOW_VERSION=3.3.2
+ARG PYTHON_VERSION=3.11
+FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
+ARG AIRFLOW_VERSION
+USER airflow
+COPY --chown=airflow:root pyproject.toml README.md /opt/mash/
+COPY --chown=airflow:root plugins /opt/mash/plugins
+COPY --chown=airflow:root dags /opt/mash/dags
+COPY --chown=airflow:root sql /opt/mash/sql
+COPY --chown=airflow:root config /opt/mash/config
+# Editable, so that the library finds sql/ and config/ beside it; pinned to the image's Airflow.
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -e /opt/mash

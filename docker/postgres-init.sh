@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# First start of the PostgreSQL container: Airflow's metadata and the hub's store as separate databases, each
+# owned by its own role (passwords from the env file). The hub's recipient roles come later, from `mash db roles`.
+set -euo pipefail
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+  -v airflow_password="$AIRFLOW_DB_PASSWORD" -v mash_password="$MASH_DB_PASSWORD" <<'SQL'
+CREATE ROLE airflow LOGIN PASSWORD :'airflow_password';
+CREATE DATABASE airflow OWNER airflow;
+CREATE ROLE mash LOGIN PASSWORD :'mash_password';
+CREATE DATABASE mash OWNER mash;
+REVOKE ALL ON DATABASE airflow FROM PUBLIC;
+REVOKE ALL ON DATABASE mash FROM PUBLIC;
+SQL
