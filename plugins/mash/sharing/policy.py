@@ -129,8 +129,9 @@ def _basis(raw: dict, where: str) -> str:
             raise PolicyError(f"{where}: a 'never' rule needs a reason")
         return f"Not shared: {reason}"
     basis = raw.get("basis")
-    if not isinstance(basis, dict) or not basis.get("article"):
-        raise PolicyError(f"{where}: needs a lawful basis with an 'article' (UK GDPR article)")
+    if not isinstance(basis, dict) or not basis.get("article") or not basis.get("condition"):
+        raise PolicyError(f"{where}: needs a lawful basis: an 'article' (UK GDPR) and a 'condition' (DPA 2018, or "
+                          "why none is needed)")
     unknown = set(basis) - {"article", "condition"}
     if unknown:
         raise PolicyError(f"{where}: basis has unknown key(s) {sorted(unknown)}")
