@@ -4,20 +4,26 @@ Each kind of entry comes from one contract file (:data:`ENTRIES`). Its data clas
 from the sharing policy: the class of the columns the entry shows, which must agree (a policy that splits them
 stops the run), with the policy's row classes applied (a sensitive health service is ``sensitive_health``).
 Descriptions are built from dates and coded values with their labels only: free text never enters the chronology.
+What counts as significant is configuration (``config/chronology.yaml``): a half-term's school attendance appears
+only when the pupil missed a persistent-absence share of the sessions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from datetime import date, datetime
 
 import pandas as pd
+import yaml
 
 from mash.contracts import code_lists, contracts
+from mash.home import REPO_ROOT
 from mash.sharing.policy import Policy, PolicyError
 from mash.sharing.tonight import Tonight
 
+CONFIG = REPO_ROOT / "config" / "chronology.yaml"
 COLUMNS = ["child_id", "event_date", "end_date", "is_open", "agency", "data_class", "event", "description"]
 
 
@@ -57,6 +63,7 @@ class Entry:
     shows: tuple[str, ...]                                 # the columns the description draws on
     describe: Callable[[pd.DataFrame, "Entry"], pd.Series]
     episode: Callable[[pd.DataFrame], pd.Series] | None = None   # rows that are episodes (open until ``end``)
+    significant: Callable[[pd.DataFrame], pd.Series] | None = None   # the rows worth an entry; default all
 
     def label(self, frame: pd.DataFrame, column: str) -> pd.Series:
         return _label(frame, self.agency, self.file, column)
@@ -81,7 +88,8 @@ ENTRIES = (
           lambda f, e: e.label(f, "enrolment_status")),
     Entry("schools", "attendance", "school attendance", "period_start", "period_end",
           ("sessions_possible", "sessions_authorised_absence", "sessions_unauthorised_absence"),
-          lambda f, e: _attendance(f)),
+          lambda f, e: _attendance(f),
+          significant=lambda f: _absence(f) >= settings()["attendance_absence_at_least"]),
     Entry("schools", "exclusions", "school exclusion", "start_date", None, ("category", "reason", "sessions"),
           lambda f, e: _join(e.label(f, "category"), e.label(f, "reason"), _text(f["sessions"], "sessions: "))),
     Entry("social_care", "referrals", "referral", "referral_date", "closure_date",
@@ -112,10 +120,20 @@ ENTRIES = (
 )
 
 
-def _attendance(f: pd.DataFrame) -> pd.Series:
+@cache
+def settings() -> dict:
+    return yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+
+
+def _absence(f: pd.DataFrame) -> pd.Series:
+    """The share of possible sessions missed (authorised or not); 0 where none were possible."""
     possible = pd.to_numeric(f["sessions_possible"])
     absent = pd.to_numeric(f["sessions_authorised_absence"]) + pd.to_numeric(f["sessions_unauthorised_absence"])
-    rate = (100 * (possible - absent) / possible.where(possible > 0)).round(1)
+    return (absent / possible.where(possible > 0)).fillna(0)
+
+
+def _attendance(f: pd.DataFrame) -> pd.Series:
+    rate = (100 * (1 - _absence(f))).round(1).where(pd.to_numeric(f["sessions_possible"]) > 0)
     return ("attendance " + rate.map(lambda r: "n/a" if pd.isna(r) else f"{r:g}%") + "; unauthorised absence "
             + f["sessions_unauthorised_absence"].astype(str) + " of " + f["sessions_possible"].astype(str)
             + " sessions")
@@ -154,7 +172,10 @@ def chronology(tonight: Tonight, policy: Policy, as_of: date, children: set[str]
                                       *(r.column for r in policy.row_classes
                                         if (r.agency, r.file) == (entry.agency, entry.file))]))
         frame = tonight.rows(entry.agency, entry.file, columns)
-        frame = frame[frame["child_id"].isin(children) & frame[entry.start].notna()].reset_index(drop=True)
+        frame = frame[frame["child_id"].isin(children) & frame[entry.start].notna()]
+        if entry.significant:
+            frame = frame[entry.significant(frame)]
+        frame = frame.reset_index(drop=True)
         if frame.empty:
             continue
         end = _as_date(frame[entry.end]) if entry.end else pd.Series(None, index=frame.index, dtype=object)

@@ -7,7 +7,7 @@ a rejected or waiting drop never replaces an agency's last good data.
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Boolean, Connection, Date, DateTime, Engine, Text, select, type_coerce
 
 from mash.store.schema import batch, batch_file, feed_tables
 
@@ -30,8 +30,27 @@ def current_rows(conn: Connection, batch_id: str, agency: str, contract_file: st
         select(batch_file.c.rows_batch_id).where(batch_file.c.batch_id == batch_id,
                                                  batch_file.c.contract_file == contract_file)).scalar()
     table = feed_tables[(agency, contract_file)]
+    # Dates, times and flags are read as the driver returns them and converted column by column below: SQLAlchemy's
+    # value-by-value conversion would be most of the time spent reading a large file.
+    selected = [type_coerce(table.c[name], Text) if isinstance(table.c[name].type, CONVERTED) else table.c[name]
+                for name in columns]
     rows = [] if rows_batch_id is None else conn.execute(
-        select(*(table.c[name] for name in columns)).where(table.c.batch_id == rows_batch_id)
-        .order_by(table.c.row_number)).fetchall()
+        select(*selected).where(table.c.batch_id == rows_batch_id).order_by(table.c.row_number)).fetchall()
     values = list(zip(*rows)) or [() for _ in columns]     # column by column: a frame built from Row objects is slow
-    return pd.DataFrame({name: pd.Series(column, dtype=object) for name, column in zip(columns, values)})
+    return pd.DataFrame({name: _typed(pd.Series(column, dtype=object), table.c[name].type)
+                         for name, column in zip(columns, values)})
+
+
+CONVERTED = (Date, DateTime, Boolean)
+
+
+def _typed(values: pd.Series, kind) -> pd.Series:
+    """A column as Python values: dates as ``date``, times as ``datetime``, flags as ``bool``; missing as None."""
+    if not isinstance(kind, CONVERTED) or values.empty:
+        return values
+    if isinstance(kind, Boolean):
+        return values.map({True: True, False: False, 1: True, 0: False}).astype(object).where(values.notna(), None)
+    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    converted = pd.Series(parsed.dt.date if isinstance(kind, Date) else parsed.dt.to_pydatetime(), index=values.index,
+                          dtype=object)
+    return converted.where(parsed.notna(), None)
