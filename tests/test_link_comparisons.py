@@ -107,21 +107,28 @@ def test_identifier_levels():
     assert upn(UPN_A, "A380123401001") == "null"
 
 
-def test_sex_postcode_and_address_levels():
+def test_sex_and_home_levels():
     sex = lambda a, b: level("sex", {"sex": a}, {"sex": b})            # noqa: E731
     assert (sex("M", "M"), sex("M", "F"), sex("U", "F"), sex("", "F")) == ("equal", "different", "null", "null")
-    postcode = lambda a, b: level("postcode", {"postcode": a}, {"postcode": b})    # noqa: E731
-    assert postcode("LS1 1AA", "ls11aa") == "full"
-    assert postcode("LS1 1AA", "LS1 1BD") == "sector"
-    assert postcode("LS1 1AA", "LS1 6BD") == "district"
-    assert postcode("LS1 1AA", "M1 1AA") == "else"
-    assert postcode("LS1 1AA", "not known") == "null"
-    address = lambda a, b, pa="LS1 1AA", pb="LS1 1AA": level(   # noqa: E731
-        "address", {"address": a, "postcode": pa}, {"address": b, "postcode": pb})
-    assert address("14 Mill Lane, Leeds", "14 mill lane") == "ts_0.9"
-    assert address("14 Mill Lane", "41 Mill Lne") == "ts_0.7"
-    assert address("14 Mill Lane", "3 Oak Avenue") == "else"
-    assert address("14 Mill Lane", "3 Oak Avenue", pb="M1 1AA") == "null"   # the postcode already tells the move
+    home = lambda pa, a, pb, b: level("home", {"postcode": pa, "address": a},   # noqa: E731
+                                      {"postcode": pb, "address": b})
+    assert home("LS1 1AA", "14 Mill Lane, Leeds", "ls11aa", "14 mill lane") == "same_home"
+    assert home("", "14 Mill Lane, Leeds", "LS1 1AA", "14 Mill Lane Leeds") == "same_home"
+    assert home("LS1 1AA", "", "LS1 1AA", "14 Mill Lane") == "same_postcode"
+    assert home("LS1 1AA", "14 Mill Lane", "LS1 1AA", "3 Oak Avenue") == "neighbours"
+    assert home("", "14 Mill Lane", "", "41 Mill Lne") == "similar_address"
+    assert home("LS1 1AA", "", "LS1 1BD", "") == "sector"
+    assert home("LS1 1AA", "", "LS1 6BD", "") == "district"
+    assert home("LS1 1AA", "14 Mill Lane", "M1 1AA", "14 Mill Lane") == "else"     # a move, counted once
+    assert home("LS1 1AA", "", "not known", "14 Mill Lane") == "null"
+
+
+def test_a_shared_home_is_counted_once():
+    # Postcode and address are one comparison: agreeing on both is one level with one weight, not two.
+    records = pd.DataFrame([{"record_id": r, "postcode": "HD1 2AB", "address": "158 Deighton Lane"} for r in "ab"])
+    levels = compare(Features.of(records), np.array([0]), np.array([1]))
+    assert not {"postcode", "address"} & set(levels.columns)
+    assert by_name("home").labels()[int(levels.loc[0, "home"])] == "same_home"
 
 
 def test_a_preferred_middle_or_former_name_is_alternative_evidence():
@@ -138,9 +145,9 @@ def test_a_preferred_middle_or_former_name_is_alternative_evidence():
 
 
 def test_neighbours_in_one_street_are_not_the_same_address():
-    same_street = level("address", {"postcode": "HD1 2AB", "address": "158 Deighton Lane, Huddersfield"},
+    same_street = level("home", {"postcode": "HD1 2AB", "address": "158 Deighton Lane, Huddersfield"},
                         {"postcode": "HD1 2AB", "address": "141 Deighton Lane, Huddersfield"})
-    same_home = level("address", {"postcode": "HD1 2AB", "address": "158 Deighton Lane, Huddersfield"},
+    same_home = level("home", {"postcode": "HD1 2AB", "address": "158 Deighton Lane, Huddersfield"},
                       {"postcode": "HD1 2AB", "address": "158 Deighton Lane Huddersfield"})
-    assert same_home == "ts_0.9"
-    assert same_street != "ts_0.9"
+    assert same_home == "same_home"
+    assert same_street == "neighbours"

@@ -27,7 +27,7 @@ import yaml
 
 from .blocking import candidate_pairs
 from .clusters import ConstraintConflict, cluster
-from .comparisons import Features, compare
+from .comparisons import Features, compare, invalid_identifiers
 from .model import Model, estimate, score
 
 __all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "Model", "link"]
@@ -147,7 +147,7 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     clusters = pd.DataFrame({"record_id": features.record_id,
                              "person_id": [f"P{position:0{width}d}" for position in label]})
     lap("clustering")
-    stats = {"records": len(features), **candidates.stats,
+    stats = {"records": len(features), "invalid_identifiers": invalid_identifiers(records), **candidates.stats,
              "decisions": {d: int((decision == d).sum()) for d in DECISIONS},
              "persons": int(clusters["person_id"].nunique()), **cluster_stats, "seconds": seconds}
     return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats)

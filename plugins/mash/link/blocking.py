@@ -59,12 +59,12 @@ PASSES: tuple[BlockingPass, ...] = (
                                                                           f.given_phonetic),
                  frozenset({"family_name", "given_name", "date_of_birth"}), trains=False),
     BlockingPass("dob_postcode", lambda f: _key(f.dob_text, f.postcode),
-                 frozenset({"date_of_birth", "postcode", "address"})),
+                 frozenset({"date_of_birth", "home"})),
     BlockingPass("dob_any_order_initials", lambda f: _key(_day_month_unordered(f), _initial(f.family),
                                                              _initial(f.given_first)),
                  frozenset({"date_of_birth", "family_name", "given_name"}), trains=False),
     BlockingPass("postcode_given_canonical", lambda f: _key(f.postcode, f.given_key),
-                 frozenset({"postcode", "address", "given_name"})),
+                 frozenset({"home", "given_name"})),
 )
 
 

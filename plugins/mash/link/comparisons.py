@@ -54,6 +54,23 @@ def _valid_identifiers(values: pd.Series, is_valid: Callable[[str], bool]) -> np
     return names.map_distinct(compact, lambda v: v if v and is_valid(v) else "").to_numpy(dtype=object)
 
 
+IDENTIFIERS: dict[str, Callable[[str], bool]] = {"nhs_number": nhs.is_valid, "upn": upn.is_valid}
+
+
+def invalid_identifiers(records: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per source, how many records carry an NHS number or UPN that is present but invalid (wrong length or check
+    digit): never match evidence, and a figure for the data-quality report. Counts only; every source present is
+    listed, with zeros."""
+    frame = person_schema(records)
+    counts = {source: dict.fromkeys(IDENTIFIERS, 0) for source in pd.unique(frame["source"])}
+    for column, is_valid in IDENTIFIERS.items():
+        given = frame[column].str.replace(r"[\s-]", "", regex=True) != ""
+        invalid = given.to_numpy() & (_valid_identifiers(frame[column], is_valid) == "")
+        for source, count in frame.loc[invalid, "source"].value_counts().items():
+            counts[source][column] = int(count)
+    return counts
+
+
 @dataclass(frozen=True)
 class Features:
     """What the comparisons and blocking keys read, one entry per record (strings are '' when missing)."""
@@ -133,8 +150,8 @@ class Features:
         address = names.normalise(frame["address"])
         return cls(
             record_id=frame["record_id"].to_numpy(dtype=object),
-            nhs_number=_valid_identifiers(frame["nhs_number"], nhs.is_valid),
-            upn=_valid_identifiers(frame["upn"], upn.is_valid),
+            nhs_number=_valid_identifiers(frame["nhs_number"], IDENTIFIERS["nhs_number"]),
+            upn=_valid_identifiers(frame["upn"], IDENTIFIERS["upn"]),
             given=given.to_numpy(dtype=object),
             given_first=given_first.to_numpy(dtype=object),
             given_key=given_key.to_numpy(dtype=object),
@@ -245,9 +262,13 @@ class PairView:
 
     @cached_property
     def postcodes_differ(self) -> np.ndarray:
-        """Both postcodes known and different: the addresses then differ too, and the postcode comparison already
-        counts that (so the address comparison is null rather than counting one move twice)."""
+        """Both postcodes known and different."""
         return ~self.missing("postcode") & ~self.equal("postcode")
+
+    @cached_property
+    def same_address(self) -> np.ndarray:
+        """Both addresses known, token set ratio >= 0.9 and no different house numbers."""
+        return ~self.missing("address") & (self.token_set("address") >= 0.9) & ~self.house_numbers_differ
 
     @cached_property
     def house_numbers_differ(self) -> np.ndarray:
@@ -356,16 +377,19 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("equal", "same sex", lambda p: p.equal("sex")),
         Level("different", "different sex", None),
     )),
-    Comparison("postcode", lambda p: p.missing("postcode"), (
-        Level("full", "same postcode", lambda p: p.equal("postcode")),
-        Level("sector", "same postcode sector", lambda p: p.equal("postcode_sector")),
-        Level("district", "same postcode district", lambda p: p.equal("postcode_district")),
-        ELSE,
-    )),
-    Comparison("address", lambda p: p.missing("address") | p.postcodes_differ, (
-        Level("ts_0.9", "token set ratio >= 0.9 and no different house numbers",
-              lambda p: (p.token_set("address") >= 0.9) & ~p.house_numbers_differ),
-        Level("ts_0.7", "token set ratio >= 0.7", lambda p: p.token_set("address") >= 0.7),
+    # Postcode and address describe one thing, the child's home, so they are one comparison: two comparisons would
+    # count a shared home twice (and siblings share it). The address tells apart the homes within one postcode.
+    Comparison("home", lambda p: p.missing("postcode") & p.missing("address"), (
+        Level("same_home", "same address (token set ratio >= 0.9, no different house numbers), postcodes not "
+              "different", lambda p: p.same_address & ~p.postcodes_differ),
+        Level("same_postcode", "same postcode, addresses not both known", lambda p: p.equal("postcode")
+              & ~p.missing("postcode") & p.missing("address")),
+        Level("neighbours", "same postcode, different addresses", lambda p: p.equal("postcode")
+              & ~p.missing("postcode")),
+        Level("similar_address", "address token set ratio >= 0.7, postcodes not different",
+              lambda p: (p.token_set("address") >= 0.7) & ~p.missing("address") & ~p.postcodes_differ),
+        Level("sector", "same postcode sector", lambda p: ~p.missing("postcode") & p.equal("postcode_sector")),
+        Level("district", "same postcode district", lambda p: ~p.missing("postcode") & p.equal("postcode_district")),
         ELSE,
     )),
 )

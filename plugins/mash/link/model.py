@@ -229,7 +229,7 @@ def term_frequencies(values: np.ndarray) -> np.ndarray:
     return share
 
 
-HOUSEHOLD = ("family_name", "date_of_birth", "postcode", "address")
+HOUSEHOLD = ("family_name", "date_of_birth", "home")
 
 
 def twins_pattern(levels: pd.DataFrame, sexes: bool = True) -> np.ndarray:
@@ -241,13 +241,14 @@ def twins_pattern(levels: pd.DataFrame, sexes: bool = True) -> np.ndarray:
         undistinguished |= (levels["sex"] == 2) & (levels["given_name"] != given.index("exact"))
     same_family = ~levels["family_name"].isin([0, family.index("else")])
     same_birthday = levels["date_of_birth"].isin([dob.index("exact"), dob.index("exact_1_jan")])
-    same_home = (levels["postcode"] == 1) | (levels["address"] == 1)
+    home = by_name("home").labels()
+    same_home = levels["home"].isin([home.index(label) for label in ("same_home", "same_postcode", "neighbours")])
     return (same_family & same_birthday & same_home & undistinguished).to_numpy()
 
 
 def twins_guard(levels: pd.DataFrame, weights: pd.DataFrame) -> np.ndarray:
     """Twins guard: where two records agree on family name (any level short of 'else'), date of birth (exact) and
-    home (same postcode or address token set >= 0.9) but nothing tells children of one household apart agrees
+    home (same address, or same postcode) but nothing tells children of one household apart agrees
     (given names missing on either side, or clearly different: no exact, variant, swapped or Jaro-Winkler >= 0.85
     match; or the recorded sexes differ and the given names are not identical, as Aleksander and Aleksandra), the
     household fields are no evidence (twins share them by construction), so the guard cancels their weights and

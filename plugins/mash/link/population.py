@@ -29,6 +29,7 @@ class MatchSummary:
     merged: int
     split: int
     records_moved: int
+    invalid_identifiers: dict[str, dict[str, int]]   # per source: NHS numbers and UPNs present but invalid
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -65,4 +66,5 @@ def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = 
                         links["match_weight"].astype(float), explanations(links), [run_id] * len(links)))
     return MatchSummary(records=len(records), children=changes.children, links=len(links), reviews=reviews,
                         new_children=changes.new, merged=changes.merged, split=changes.split,
-                        records_moved=changes.records_moved)
+                        records_moved=changes.records_moved,
+                        invalid_identifiers=result.stats["invalid_identifiers"])
