@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 from stdnum.gb import nhs, upn
 
@@ -230,6 +230,11 @@ class PairView:
     def jaro_winkler(self, attribute: str) -> np.ndarray:
         return self._similarity(attribute, JaroWinkler.normalized_similarity, 1.0)
 
+    def edits(self, attribute: str) -> np.ndarray:
+        """Optimal string alignment distance: insertions, deletions, substitutions and transpositions of
+        neighbouring letters (one typo is one edit, however short the name, where Jaro-Winkler is harsh)."""
+        return self._similarity(attribute, OSA.distance, 1.0)
+
     def token_set(self, attribute: str) -> np.ndarray:
         """rapidfuzz token_set_ratio scaled to 0..1."""
         return self._similarity(attribute, fuzz.token_set_ratio, 100.0)
@@ -351,6 +356,8 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("exact", "same normalised given name", lambda p: p.equal("given")),
         Level("variant", "nickname or spelling variant of the same name", lambda p: p.given_variants),
         Level("swapped", "given and family names swapped", lambda p: p.names_swapped),
+        Level("one_edit", "one letter added, dropped, changed or two neighbours transposed",
+              lambda p: p.edits("given") <= 1),
         Level("jw_0.92", "Jaro-Winkler >= 0.92", lambda p: p.jaro_winkler("given") >= 0.92),
         Level("jw_0.85", "Jaro-Winkler >= 0.85", lambda p: p.jaro_winkler("given") >= 0.85),
         Level("phonetic", "same metaphone code", lambda p: p.equal("given_phonetic")),
@@ -359,6 +366,8 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("family_name", lambda p: p.missing("family") | p.names_swapped, (
         Level("exact", "same normalised family name", lambda p: p.equal("family")),
         Level("half", "one half of a double-barrelled name equals the other name", lambda p: p.family_half),
+        Level("one_edit", "one letter added, dropped, changed or two neighbours transposed",
+              lambda p: p.edits("family") <= 1),
         Level("jw_0.92", "Jaro-Winkler >= 0.92", lambda p: p.jaro_winkler("family") >= 0.92),
         Level("jw_0.85", "Jaro-Winkler >= 0.85", lambda p: p.jaro_winkler("family") >= 0.85),
         ELSE,
