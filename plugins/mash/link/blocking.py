@@ -98,13 +98,21 @@ def block_pairs(keys: np.ndarray, max_block_size: int) -> tuple[np.ndarray, dict
                    "records_in_skipped_blocks": int(sizes[oversized].sum())}
 
 
-def candidate_pairs(features: Features, max_block_size: int) -> Candidates:
-    """The union of every pass's pairs, with per-pass counts."""
+def candidate_pairs(features: Features, max_block_size: int, among: np.ndarray | None = None) -> Candidates:
+    """The union of every pass's pairs, with per-pass counts. With ``among`` (a boolean per record), only the
+    pairs with at least one record in ``among`` (an incremental run's new and changed records); blocks are as
+    large as over all records, so a block skipped in a full run is skipped here too."""
     n = len(features)
     per_pass, stats = {}, {}
     for blocking_pass in PASSES:
-        per_pass[blocking_pass.name], stats[blocking_pass.name] = block_pairs(blocking_pass.key(features),
-                                                                              max_block_size)
+        keys = blocking_pass.key(features)
+        if among is not None:
+            keys = np.where(np.isin(keys, np.unique(keys[among & (keys >= 0)])), keys, -1)
+        pairs, stats[blocking_pass.name] = block_pairs(keys, max_block_size)
+        if among is not None:
+            pairs = pairs[among[pairs // max(n, 1)] | among[pairs % max(n, 1)]]
+            stats[blocking_pass.name]["pairs"] = int(len(pairs))
+        per_pass[blocking_pass.name] = pairs
     union = np.unique(np.concatenate(list(per_pass.values()))) if per_pass else np.zeros(0, np.int64)
     masks = {name: np.isin(union, pairs, assume_unique=True) for name, pairs in per_pass.items()}
     return Candidates(left=union // max(n, 1), right=union % max(n, 1), passes=masks,

@@ -60,6 +60,20 @@ class Model:
                 "candidate_match_share": self.candidate_match_share, "comparisons": comparisons,
                 "twins_guard": twins_guard.__doc__.split("\n\n")[0].strip(), "training": self.training}
 
+    @classmethod
+    def from_dict(cls, document: dict) -> "Model":
+        """The model :meth:`as_dict` wrote. Raises ValueError when its comparisons or levels are not this code's
+        (a model estimated by another version: relink in full)."""
+        stored = document.get("comparisons", {})
+        expected = {c.name: c.labels() for c in COMPARISONS}
+        if {name: [level["label"] for level in stored[name]["levels"]] for name in stored} != expected:
+            raise ValueError("the stored link model's comparisons differ from this version's: relink in full")
+        m = {name: np.array([1.0] + [level["m"] for level in stored[name]["levels"][1:]]) for name in expected}
+        u = {name: np.array([1.0] + [level["u"] for level in stored[name]["levels"][1:]]) for name in expected}
+        return cls(m=m, u=u, prior=float(document["prior"]),
+                   candidate_match_share=float(document["candidate_match_share"]),
+                   training=dict(document.get("training", {})))
+
 
 def _distribution(levels: np.ndarray, n_levels: int, weights: np.ndarray | None, floor: float) -> np.ndarray:
     """Share of each non-null level among the non-null ones (index 0 left as 1.0), floored and renormalised."""
