@@ -215,16 +215,28 @@ class PairView:
         return getattr(self.features, attribute)[self.right]
 
     def missing(self, attribute: str) -> np.ndarray:
-        return (self.l(attribute) == "") | (self.r(attribute) == "")
+        key = (attribute, "missing")
+        if key not in self._cache:
+            self._cache[key] = (self.l(attribute) == "") | (self.r(attribute) == "")
+        return self._cache[key]
 
     def equal(self, attribute: str) -> np.ndarray:
-        return self.l(attribute) == self.r(attribute)
+        key = (attribute, "equal")
+        if key not in self._cache:
+            self._cache[key] = self.l(attribute) == self.r(attribute)
+        return self._cache[key]
 
-    def _similarity(self, attribute: str, scorer, scale: float) -> np.ndarray:
+    def _similarity(self, attribute: str, scorer, scale: float, where: np.ndarray | None = None,
+                    elsewhere: float = 0.0, **options) -> np.ndarray:
+        """``scorer`` over the pairs (only those ``where`` holds; ``elsewhere`` for the others), cached."""
         key = (attribute, scorer.__name__)
         if key not in self._cache:
-            scores = cpdist(list(self.l(attribute)), list(self.r(attribute)), scorer=scorer, workers=-1)
-            self._cache[key] = np.asarray(scores, dtype=np.float32) / scale
+            rows = np.arange(len(self)) if where is None else np.flatnonzero(where)
+            features = getattr(self.features, attribute)
+            scores = np.full(len(self), elsewhere, dtype=np.float32)
+            scores[rows] = np.asarray(cpdist(list(features[self.left[rows]]), list(features[self.right[rows]]),
+                                             scorer=scorer, workers=-1, **options), dtype=np.float32) / scale
+            self._cache[key] = scores
         return self._cache[key]
 
     def jaro_winkler(self, attribute: str) -> np.ndarray:
@@ -232,12 +244,15 @@ class PairView:
 
     def edits(self, attribute: str) -> np.ndarray:
         """Optimal string alignment distance: insertions, deletions, substitutions and transpositions of
-        neighbouring letters (one typo is one edit, however short the name, where Jaro-Winkler is harsh)."""
-        return self._similarity(attribute, OSA.distance, 1.0)
+        neighbouring letters (one typo is one edit, however short the name, where Jaro-Winkler is harsh); 2 for
+        any distance above 1."""
+        return self._similarity(attribute, OSA.distance, 1.0, score_cutoff=1)
 
-    def token_set(self, attribute: str) -> np.ndarray:
-        """rapidfuzz token_set_ratio scaled to 0..1."""
-        return self._similarity(attribute, fuzz.token_set_ratio, 100.0)
+    def address_similarity(self) -> np.ndarray:
+        """rapidfuzz token_set_ratio of the addresses scaled to 0..1, where they are comparable (both known,
+        postcodes not different); 0 elsewhere."""
+        return self._similarity("address", fuzz.token_set_ratio, 100.0,
+                                where=~self.missing("address") & ~self.postcodes_differ)
 
     @cached_property
     def given_variants(self) -> np.ndarray:
@@ -273,7 +288,7 @@ class PairView:
     @cached_property
     def same_address(self) -> np.ndarray:
         """Both addresses known, token set ratio >= 0.9 and no different house numbers."""
-        return ~self.missing("address") & (self.token_set("address") >= 0.9) & ~self.house_numbers_differ
+        return ~self.missing("address") & (self.address_similarity() >= 0.9) & ~self.house_numbers_differ
 
     @cached_property
     def house_numbers_differ(self) -> np.ndarray:
@@ -396,7 +411,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("neighbours", "same postcode, different addresses", lambda p: p.equal("postcode")
               & ~p.missing("postcode")),
         Level("similar_address", "address token set ratio >= 0.7, postcodes not different",
-              lambda p: (p.token_set("address") >= 0.7) & ~p.missing("address") & ~p.postcodes_differ),
+              lambda p: p.address_similarity() >= 0.7),
         Level("sector", "same postcode sector", lambda p: ~p.missing("postcode") & p.equal("postcode_sector")),
         Level("district", "same postcode district", lambda p: ~p.missing("postcode") & p.equal("postcode_district")),
         ELSE,
