@@ -76,6 +76,14 @@ def test_variant_forms_come_from_the_data_file():
     assert forms.forms("wojtek")[0] == forms.forms("wojciech")[0] == "wojciech"
 
 
+def test_middle_name_levels():
+    middle = lambda a, b: level("middle_name", {"middle_names": a}, {"middle_names": b})   # noqa: E731
+    assert middle("Rose", "rose Anne") == "exact"             # the first middle name, normalised
+    assert middle("Rose", "Rosa") == "one_edit"
+    assert middle("Rose", "Mae") == "else"
+    assert middle("Rose", "") == "null"
+
+
 def test_family_name_levels():
     assert family("Khan-Smith", "Smith") == "half"
     assert family("Smith", "Khan-Smith") == "half"

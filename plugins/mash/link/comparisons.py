@@ -83,6 +83,7 @@ class Features:
     given_id: np.ndarray           # integer id of the first word, -1 when missing
     given_variant_codes: np.ndarray  # sorted id_a * (max id + 1) + id_b for names sharing a canonical form
     given_phonetic: np.ndarray
+    middle: np.ndarray             # the first middle name, normalised
     family: np.ndarray
     family_first: np.ndarray       # first and last words, for one half of a double-barrelled surname
     family_last: np.ndarray
@@ -159,6 +160,7 @@ class Features:
             given_variant_codes=variant_codes,
             given_id_count=max(int(given_id.max(initial=-1)) + 1, 1),
             given_phonetic=names.phonetic(given).to_numpy(dtype=object),
+            middle=names.first_token(names.person_names(frame["middle_names"])).to_numpy(dtype=object),
             family=family.to_numpy(dtype=object),
             family_first=names.first_token(family).to_numpy(dtype=object),
             family_last=names.last_token(family).to_numpy(dtype=object),
@@ -387,6 +389,12 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("jw_0.85", "Jaro-Winkler >= 0.85", lambda p: p.jaro_winkler("family") >= 0.85),
         ELSE,
     ), term_frequency="family"),
+    Comparison("middle_name", lambda p: p.missing("middle"), (
+        Level("exact", "same first middle name", lambda p: p.equal("middle")),
+        Level("one_edit", "one letter added, dropped, changed or two neighbours transposed",
+              lambda p: p.edits("middle") <= 1),
+        ELSE,
+    )),
     Comparison("date_of_birth", lambda p: (p.l("dob") < 0) | (p.r("dob") < 0), (
         Level("exact", "same date, not 1 January", lambda p: p.equal("dob")
               & ~((p.l("dob_day") == 1) & (p.l("dob_month") == 1))),
