@@ -119,6 +119,16 @@ def test_identifier_levels():
     assert upn(UPN_A, "A380123401001") == "null"
 
 
+def test_nhs_numbers_are_valid_exactly_when_python_stdnum_says_so():
+    from stdnum.gb import nhs
+    rng = np.random.default_rng(7)
+    numbers = ["".join(map(str, digits)) for digits in rng.integers(0, 10, size=(3000, 10))]
+    numbers += [NHS_A, NHS_BAD, "401 023 4563", "401023456", "40102345631", "401023456X", ""]
+    features = Features.of(pd.DataFrame({"record_id": [str(i) for i in range(len(numbers))], "nhs_number": numbers}))
+    assert [bool(v) for v in features.nhs_number] == [nhs.is_valid(v) for v in numbers]
+    assert 200 < sum(map(bool, features.nhs_number)) < 400        # about one in eleven random numbers is valid
+
+
 def test_sex_and_home_levels():
     sex = lambda a, b: level("sex", {"sex": a}, {"sex": b})            # noqa: E731
     assert (sex("M", "M"), sex("M", "F"), sex("U", "F"), sex("", "F")) == ("equal", "different", "null", "null")

@@ -169,7 +169,8 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     lap("clustering")
     stats = {"records": len(features), "mode": "full" if previous is None else "incremental",
              "records_rescored": int(rescore.sum()), "pairs_kept": kept,
-             "invalid_identifiers": invalid_identifiers(records), **candidates.stats,
+             "invalid_identifiers": invalid_identifiers(
+                 records, {"nhs_number": features.nhs_number, "upn": features.upn}), **candidates.stats,
              "decisions": {d: int((decision == d).sum()) for d in DECISIONS},
              "persons": int(clusters["person_id"].nunique()), **cluster_stats, "seconds": seconds}
     return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=prints,

@@ -48,24 +48,34 @@ def person_schema(records: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _compact(values: pd.Series) -> pd.Series:
+    return values.str.replace(r"[\s-]", "", regex=True).str.upper()
+
+
 def _valid_identifiers(values: pd.Series, is_valid: Callable[[str], bool]) -> np.ndarray:
     """Compact identifiers where valid, '' where missing or invalid (an invalid identifier is never evidence)."""
-    compact = values.str.replace(r"[\s-]", "", regex=True).str.upper()
-    return names.map_distinct(compact, lambda v: v if v and is_valid(v) else "").to_numpy(dtype=object)
+    return names.map_distinct(_compact(values), lambda v: v if v and is_valid(v) else "").to_numpy(dtype=object)
 
 
-IDENTIFIERS: dict[str, Callable[[str], bool]] = {"nhs_number": nhs.is_valid, "upn": upn.is_valid}
+def _nhs_number_is_valid(number: str) -> bool:
+    """python-stdnum's NHS number check (ten digits, modulus 11) on a compact number, without its cleaning."""
+    return len(number) == 10 and number.isdigit() and nhs.checksum(number) == 0
 
 
-def invalid_identifiers(records: pd.DataFrame) -> dict[str, dict[str, int]]:
+IDENTIFIERS: dict[str, Callable[[str], bool]] = {"nhs_number": _nhs_number_is_valid, "upn": upn.is_valid}
+
+
+def invalid_identifiers(records: pd.DataFrame, valid: dict[str, np.ndarray] | None = None
+                        ) -> dict[str, dict[str, int]]:
     """Per source, how many records carry an NHS number or UPN that is present but invalid (wrong length or check
-    digit): never match evidence, and a figure for the data-quality report. Counts only; every source present is
-    listed, with zeros."""
+    digit): never match evidence, and a figure for the data-quality report. ``valid``: the records' valid
+    identifiers per column if already known (a Features' nhs_number and upn). Counts only; every source present
+    is listed, with zeros."""
     frame = person_schema(records)
     counts = {source: dict.fromkeys(IDENTIFIERS, 0) for source in pd.unique(frame["source"])}
     for column, is_valid in IDENTIFIERS.items():
-        given = frame[column].str.replace(r"[\s-]", "", regex=True) != ""
-        invalid = given.to_numpy() & (_valid_identifiers(frame[column], is_valid) == "")
+        checked = valid[column] if valid else _valid_identifiers(frame[column], is_valid)
+        invalid = (_compact(frame[column]) != "").to_numpy() & (checked == "")
         for source, count in frame.loc[invalid, "source"].value_counts().items():
             counts[source][column] = int(count)
     return counts
@@ -207,6 +217,18 @@ class PairView:
         self.features, self.left, self.right = features, left, right
         self._cache: dict[tuple[str, str], np.ndarray] = {}
 
+    def _codes(self, attribute: str) -> np.ndarray:
+        """The attribute's values per record as integer codes ('' is -1 for text): pairs are compared as
+        integers, not as Python strings."""
+        values = getattr(self.features, attribute)
+        if values.dtype != object:
+            return values
+        key = (attribute, "codes")
+        if key not in self._cache:
+            codes = pd.factorize(values)[0].astype(np.int32)
+            self._cache[key] = np.where(values == "", -1, codes).astype(np.int32)
+        return self._cache[key]
+
     def __len__(self) -> int:
         return len(self.left)
 
@@ -219,13 +241,15 @@ class PairView:
     def missing(self, attribute: str) -> np.ndarray:
         key = (attribute, "missing")
         if key not in self._cache:
-            self._cache[key] = (self.l(attribute) == "") | (self.r(attribute) == "")
+            codes = self._codes(attribute)
+            self._cache[key] = (codes[self.left] == -1) | (codes[self.right] == -1)
         return self._cache[key]
 
     def equal(self, attribute: str) -> np.ndarray:
         key = (attribute, "equal")
         if key not in self._cache:
-            self._cache[key] = self.l(attribute) == self.r(attribute)
+            codes = self._codes(attribute)
+            self._cache[key] = codes[self.left] == codes[self.right]
         return self._cache[key]
 
     def _similarity(self, attribute: str, scorer, scale: float, where: np.ndarray | None = None,
