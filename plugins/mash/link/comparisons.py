@@ -266,13 +266,15 @@ class PairView:
         return self._cache[key]
 
     def jaro_winkler(self, attribute: str) -> np.ndarray:
-        return self._similarity(attribute, JaroWinkler.normalized_similarity, 1.0)
+        """Jaro-Winkler similarity (1 for equal values, computed only for the others)."""
+        return self._similarity(attribute, JaroWinkler.normalized_similarity, 1.0, where=~self.equal(attribute),
+                                elsewhere=1.0)
 
     def edits(self, attribute: str) -> np.ndarray:
         """Optimal string alignment distance: insertions, deletions, substitutions and transpositions of
         neighbouring letters (one typo is one edit, however short the name, where Jaro-Winkler is harsh); 2 for
-        any distance above 1."""
-        return self._similarity(attribute, OSA.distance, 1.0, score_cutoff=1)
+        any distance above 1, 0 for equal values (computed only for the others)."""
+        return self._similarity(attribute, OSA.distance, 1.0, where=~self.equal(attribute), score_cutoff=1)
 
     def address_similarity(self) -> np.ndarray:
         """rapidfuzz token_set_ratio of the addresses scaled to 0..1, where they are comparable (both known,
