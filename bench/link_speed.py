@@ -8,9 +8,10 @@ What it does
                    and the process's peak resident memory (ru_maxrss), reading the CSV included
       incremental  with ``--delta N``: "last night" is the input without N records, of which a quarter are
                    kept but changed (their postcode and address were different last night) and the rest are new
-                   tonight; link() runs in full on last night (not timed), then tonight's records are linked
-                   incrementally against it (timed): N records scored, the rest kept. The process's peak memory
-                   includes last night's full relink.
+                   tonight; link() runs in full on last night once (not timed: it is the full relink above),
+                   then tonight's records are linked incrementally against it ``--runs`` times in that process
+                   (each timed): N records scored, the rest kept. The process's peak memory includes last night's
+                   full relink.
 
     Prints one JSON line per run and a markdown table with the minimum, median and maximum.
 
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 
 
-def _worker(input_csv: str, delta: int, seed: int) -> dict:
+def _worker(input_csv: str, delta: int, seed: int, repeat: int) -> list[dict]:
     import numpy as np
     import pandas as pd
     from mash.link import Previous, link
@@ -42,9 +43,9 @@ def _worker(input_csv: str, delta: int, seed: int) -> dict:
         started = time.perf_counter()
         result = link(records)
         seconds = time.perf_counter() - started
-        return {"mode": "full", "records": len(records), "seconds": round(seconds, 2),
-                "steps": result.stats["seconds"], "candidate_pairs": result.stats["candidate_pairs"],
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+        return [{"mode": "full", "records": len(records), "seconds": round(seconds, 2),
+                 "steps": result.stats["seconds"], "candidate_pairs": result.stats["candidate_pairs"],
+                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}]
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(records), size=delta, replace=False)
     changed, new = chosen[: delta // 4], chosen[delta // 4:]
@@ -55,14 +56,17 @@ def _worker(input_csv: str, delta: int, seed: int) -> dict:
     pairs = before.pairs[before.pairs["decision"] != "non-link"]
     previous = Previous(pd.Series(before.fingerprints, index=before.clusters["record_id"].to_numpy()),
                         pairs.drop(columns=pairs.filter(regex="^l_").columns), before.model, len(earlier))
-    started = time.perf_counter()
-    result = link(records, previous=previous)
-    seconds = time.perf_counter() - started
-    return {"mode": "incremental", "records": len(records), "records_rescored": result.stats["records_rescored"],
-            "pairs_kept": result.stats["pairs_kept"], "seconds": round(seconds, 2),
-            "steps": result.stats["seconds"], "candidate_pairs": result.stats["candidate_pairs"],
-            "full_relink_seconds": round(sum(before.stats["seconds"].values()), 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = link(records, previous=previous)
+        seconds = time.perf_counter() - started
+        runs.append({"mode": "incremental", "records": len(records),
+                     "records_rescored": result.stats["records_rescored"], "pairs_kept": result.stats["pairs_kept"],
+                     "seconds": round(seconds, 2), "steps": result.stats["seconds"],
+                     "candidate_pairs": result.stats["candidate_pairs"],
+                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,16 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delta", type=int, default=0, help="records new or changed tonight (incremental)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(_worker(str(args.input), args.delta, args.seed)))
+        for run in _worker(str(args.input), args.delta, args.seed, args.repeat):
+            print(json.dumps(run))
         return 0
     runs = []
-    for run in range(args.runs):
+    processes, repeat = (1, args.runs) if args.delta else (args.runs, 1)
+    for process in range(processes):
         output = subprocess.run([sys.executable, __file__, str(args.input), "--worker", "--delta", str(args.delta),
-                                 "--seed", str(run + 1)], check=True, capture_output=True, text=True).stdout
-        runs.append(json.loads(output.strip().splitlines()[-1]))
-        print(json.dumps(runs[-1]), flush=True)
+                                 "--seed", str(process + 1), "--repeat", str(repeat)],
+                                check=True, capture_output=True, text=True).stdout
+        for line in output.strip().splitlines():
+            runs.append(json.loads(line))
+            print(line, flush=True)
     seconds = sorted(r["seconds"] for r in runs)
     memory = sorted(r["peak_rss_mb"] for r in runs)
     print(f"\n| mode | records | runs | min s | median s | max s | median peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|"
