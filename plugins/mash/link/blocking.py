@@ -76,6 +76,12 @@ class Candidates:
     stats: dict
 
 
+def _sorted_unique(codes: np.ndarray) -> np.ndarray:
+    """np.unique for integer codes by sorting (numpy's default hashes, which is several times slower here)."""
+    ordered = np.sort(codes)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
+
+
 def block_pairs(keys: np.ndarray, max_block_size: int) -> tuple[np.ndarray, dict]:
     """Pairs (encoded as left * n + right, left < right) of records sharing a key (>= 0), and counts."""
     n = len(keys)
@@ -92,10 +98,17 @@ def block_pairs(keys: np.ndarray, max_block_size: int) -> tuple[np.ndarray, dict
         first, second = np.triu_indices(size, 1)
         a, b = members[:, first].ravel(), members[:, second].ravel()
         found.append(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
-    pairs = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+    pairs = _sorted_unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
     oversized = sizes > max_block_size
     return pairs, {"pairs": int(len(pairs)), "blocks_skipped": int(oversized.sum()),
                    "records_in_skipped_blocks": int(sizes[oversized].sum())}
+
+
+def _mask(union: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Which of the sorted ``union`` are among ``pairs`` (a subset of it)."""
+    mask = np.zeros(len(union), dtype=bool)
+    mask[np.searchsorted(union, pairs)] = True
+    return mask
 
 
 def candidate_pairs(features: Features, max_block_size: int, among: np.ndarray | None = None) -> Candidates:
@@ -113,7 +126,7 @@ def candidate_pairs(features: Features, max_block_size: int, among: np.ndarray |
             pairs = pairs[among[pairs // max(n, 1)] | among[pairs % max(n, 1)]]
             stats[blocking_pass.name]["pairs"] = int(len(pairs))
         per_pass[blocking_pass.name] = pairs
-    union = np.unique(np.concatenate(list(per_pass.values()))) if per_pass else np.zeros(0, np.int64)
-    masks = {name: np.isin(union, pairs, assume_unique=True) for name, pairs in per_pass.items()}
+    union = _sorted_unique(np.concatenate(list(per_pass.values()))) if per_pass else np.zeros(0, np.int64)
+    masks = {name: _mask(union, pairs) for name, pairs in per_pass.items()}
     return Candidates(left=union // max(n, 1), right=union % max(n, 1), passes=masks,
                       stats={"passes": stats, "candidate_pairs": int(len(union))})
