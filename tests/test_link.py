@@ -12,6 +12,7 @@ import pytest
 
 from mash.cli import main
 from mash.link import ConstraintConflict, LinkSettings, link
+from mash.link.comparisons import invalid_identifiers
 from mash.link.blocking import block_pairs
 
 # child | record_id | source | nhs_number | upn | given | middle | family | dob | sex | postcode | address
@@ -113,8 +114,8 @@ def test_weights_sum_to_the_match_weight(linked):
     assert np.allclose(weights, pairs.match_weight)
     assert np.allclose(pairs.match_probability, 2 ** pairs.match_weight / (1 + 2 ** pairs.match_weight))
     assert set(pairs.decision) <= {"link", "review", "non-link"}
-    assert {"w_nhs_number", "w_upn", "w_given_name", "w_family_name", "w_date_of_birth", "w_sex", "w_postcode",
-            "w_address", "w_prior"} <= set(pairs.columns)
+    assert {"w_nhs_number", "w_upn", "w_given_name", "w_family_name", "w_date_of_birth", "w_sex", "w_home",
+            "w_prior"} <= set(pairs.columns)
 
 
 def test_messy_records_of_one_child_are_linked(linked):
@@ -122,6 +123,16 @@ def test_messy_records_of_one_child_are_linked(linked):
     assert pair(linked, "H05", "P05").decision == "link"     # Bill for William
     invalid = pair(linked, "H15", "P15")                     # the police NHS number fails its check digit
     assert invalid.l_nhs_number == 0 and invalid.w_nhs_number == 0
+
+
+def test_invalid_identifiers_are_counted_per_source(linked):
+    # P15's NHS number fails its check digit; every other NHS number and UPN in the town is valid.
+    counts = linked.stats["invalid_identifiers"]
+    assert counts["police"] == {"nhs_number": 1, "upn": 0}
+    assert counts["health"] == counts["schools"] == counts["social_care"] == {"nhs_number": 0, "upn": 0}
+    odd = pd.DataFrame([{"record_id": "x", "source": "schools", "upn": "A1", "nhs_number": " "},
+                        {"record_id": "y", "source": "schools", "upn": "", "nhs_number": "401 023 4563"}])
+    assert invalid_identifiers(odd) == {"schools": {"nhs_number": 0, "upn": 1}}
 
 
 def test_must_link_and_cannot_link_are_honoured(town):

@@ -57,8 +57,11 @@ def test_nicknames_and_spelling_variants_are_the_variant_level(a, b):
 
 def test_given_name_levels():
     assert given("Amelia", "Amelia") == "exact"
-    assert given("Charlotte", "Charlote") == "jw_0.92"
-    assert given("Aiden", "Aidan") == "jw_0.85"
+    assert given("Charlotte", "Charlote") == "one_edit"
+    assert given("Yue", "Yeu") == "one_edit"          # one typo in a short name, where Jaro-Winkler is 0.56
+    assert given("Christopher", "Christofer") == "jw_0.92"
+    assert given("Christopher", "Kristopher") == "jw_0.85"
+    assert given("Isabella", "Izabela") == "jw_0.85"
     assert given("Caitlin", "Kaitlyn") == "phonetic"
     assert given("Amelia", "Olivia") == "else"
     swapped = level("given_name", {"given_name": "Siobhan", "family_name": "Murphy"},
@@ -73,10 +76,19 @@ def test_variant_forms_come_from_the_data_file():
     assert forms.forms("wojtek")[0] == forms.forms("wojciech")[0] == "wojciech"
 
 
+def test_middle_name_levels():
+    middle = lambda a, b: level("middle_name", {"middle_names": a}, {"middle_names": b})   # noqa: E731
+    assert middle("Rose", "rose Anne") == "exact"             # the first middle name, normalised
+    assert middle("Rose", "Rosa") == "one_edit"
+    assert middle("Rose", "Mae") == "else"
+    assert middle("Rose", "") == "null"
+
+
 def test_family_name_levels():
     assert family("Khan-Smith", "Smith") == "half"
     assert family("Smith", "Khan-Smith") == "half"
-    assert family("Sutcliffe", "Sutcilffe") == "jw_0.92"
+    assert family("Sutcliffe", "Sutcilffe") == "one_edit"
+    assert family("Sutcliffe", "Suttclife") == "jw_0.92"
     assert family("Patel", "Shah") == "else"
     assert family("Smith", "") == "null"
 
@@ -107,21 +119,38 @@ def test_identifier_levels():
     assert upn(UPN_A, "A380123401001") == "null"
 
 
-def test_sex_postcode_and_address_levels():
+def test_nhs_numbers_are_valid_exactly_when_python_stdnum_says_so():
+    from stdnum.gb import nhs
+    rng = np.random.default_rng(7)
+    numbers = ["".join(map(str, digits)) for digits in rng.integers(0, 10, size=(3000, 10))]
+    numbers += [NHS_A, NHS_BAD, "401 023 4563", "401023456", "40102345631", "401023456X", ""]
+    features = Features.of(pd.DataFrame({"record_id": [str(i) for i in range(len(numbers))], "nhs_number": numbers}))
+    assert [bool(v) for v in features.nhs_number] == [nhs.is_valid(v) for v in numbers]
+    assert 200 < sum(map(bool, features.nhs_number)) < 400        # about one in eleven random numbers is valid
+
+
+def test_sex_and_home_levels():
     sex = lambda a, b: level("sex", {"sex": a}, {"sex": b})            # noqa: E731
     assert (sex("M", "M"), sex("M", "F"), sex("U", "F"), sex("", "F")) == ("equal", "different", "null", "null")
-    postcode = lambda a, b: level("postcode", {"postcode": a}, {"postcode": b})    # noqa: E731
-    assert postcode("LS1 1AA", "ls11aa") == "full"
-    assert postcode("LS1 1AA", "LS1 1BD") == "sector"
-    assert postcode("LS1 1AA", "LS1 6BD") == "district"
-    assert postcode("LS1 1AA", "M1 1AA") == "else"
-    assert postcode("LS1 1AA", "not known") == "null"
-    address = lambda a, b, pa="LS1 1AA", pb="LS1 1AA": level(   # noqa: E731
-        "address", {"address": a, "postcode": pa}, {"address": b, "postcode": pb})
-    assert address("14 Mill Lane, Leeds", "14 mill lane") == "ts_0.9"
-    assert address("14 Mill Lane", "41 Mill Lne") == "ts_0.7"
-    assert address("14 Mill Lane", "3 Oak Avenue") == "else"
-    assert address("14 Mill Lane", "3 Oak Avenue", pb="M1 1AA") == "null"   # the postcode already tells the move
+    home = lambda pa, a, pb, b: level("home", {"postcode": pa, "address": a},   # noqa: E731
+                                      {"postcode": pb, "address": b})
+    assert home("LS1 1AA", "14 Mill Lane, Leeds", "ls11aa", "14 mill lane") == "same_home"
+    assert home("", "14 Mill Lane, Leeds", "LS1 1AA", "14 Mill Lane Leeds") == "same_home"
+    assert home("LS1 1AA", "", "LS1 1AA", "14 Mill Lane") == "same_postcode"
+    assert home("LS1 1AA", "14 Mill Lane", "LS1 1AA", "3 Oak Avenue") == "neighbours"
+    assert home("", "14 Mill Lane", "", "41 Mill Lne") == "similar_address"
+    assert home("LS1 1AA", "", "LS1 1BD", "") == "sector"
+    assert home("LS1 1AA", "", "LS1 6BD", "") == "district"
+    assert home("LS1 1AA", "14 Mill Lane", "M1 1AA", "14 Mill Lane") == "else"     # a move, counted once
+    assert home("LS1 1AA", "", "not known", "14 Mill Lane") == "null"
+
+
+def test_a_shared_home_is_counted_once():
+    # Postcode and address are one comparison: agreeing on both is one level with one weight, not two.
+    records = pd.DataFrame([{"record_id": r, "postcode": "HD1 2AB", "address": "158 Deighton Lane"} for r in "ab"])
+    levels = compare(Features.of(records), np.array([0]), np.array([1]))
+    assert not {"postcode", "address"} & set(levels.columns)
+    assert by_name("home").labels()[int(levels.loc[0, "home"])] == "same_home"
 
 
 def test_a_preferred_middle_or_former_name_is_alternative_evidence():
@@ -138,9 +167,9 @@ def test_a_preferred_middle_or_former_name_is_alternative_evidence():
 
 
 def test_neighbours_in_one_street_are_not_the_same_address():
-    same_street = level("address", {"postcode": "HD1 2AB", "address": "158 Deighton Lane, Huddersfield"},
+    same_street = level("home", {"postcode": "HD1 2AB", "address": "158 Deighton Lane, Huddersfield"},
                         {"postcode": "HD1 2AB", "address": "141 Deighton Lane, Huddersfield"})
-    same_home = level("address", {"postcode": "HD1 2AB", "address": "158 Deighton Lane, Huddersfield"},
+    same_home = level("home", {"postcode": "HD1 2AB", "address": "158 Deighton Lane, Huddersfield"},
                       {"postcode": "HD1 2AB", "address": "158 Deighton Lane Huddersfield"})
-    assert same_home == "ts_0.9"
-    assert same_street != "ts_0.9"
+    assert same_home == "same_home"
+    assert same_street == "neighbours"

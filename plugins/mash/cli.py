@@ -98,7 +98,7 @@ def cmd_link(args, home: Home) -> int:
 def cmd_match(args, home: Home) -> int:
     from mash.link import LinkSettings
     from mash.link.population import match_children
-    summary = match_children(_store(home), args.run_id, LinkSettings.load(args.settings))
+    summary = match_children(_store(home), args.run_id, LinkSettings.load(args.settings), full=args.full)
     print(json.dumps(summary.as_dict()))
     return 0
 
@@ -238,6 +238,9 @@ def parser() -> argparse.ArgumentParser:
     match = sub.add_parser("match", help="link the store's current person records into children with stable ids")
     match.add_argument("--run-id", default="manual", help="recorded with the ids and lineage this run creates")
     match.add_argument("--settings", type=Path, help="YAML overriding the packaged link settings")
+    match.add_argument("--full", action="store_true",
+                       help="relink every record and re-estimate the model (default: once a population has been "
+                            "matched, only new and changed records are scored)")
     match.set_defaults(func=cmd_match)
 
     review = sub.add_parser("review", help="the queue of uncertain pairs").add_subparsers(dest="review_command",

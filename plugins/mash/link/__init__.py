@@ -5,6 +5,7 @@
     result.clusters                        # record_id, person_id (every input record)
     result.pairs                           # candidate pairs with per-field weights and a decision
     result.model.as_dict()                 # the m/u estimates, for explaining a decision
+    link(records, previous=previous)       # incremental: only new and changed records are scored (.incremental)
 
 Blocking (:mod:`.blocking`) finds candidate pairs, :mod:`.comparisons` grades each field of a pair into levels,
 :mod:`.model` estimates a Fellegi-Sunter model from the records themselves and scores the pairs, the settings'
@@ -27,10 +28,11 @@ import yaml
 
 from .blocking import candidate_pairs
 from .clusters import ConstraintConflict, cluster
-from .comparisons import Features, compare
+from .comparisons import Features, compare, invalid_identifiers
+from .incremental import Previous, fingerprints, kept_pairs, unchanged
 from .model import Model, estimate, score
 
-__all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "Model", "link"]
+__all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "Model", "Previous", "link"]
 
 DECISIONS = ("link", "review", "non-link")
 
@@ -96,6 +98,8 @@ class LinkResult:
     pairs: pd.DataFrame         # record_id_l, record_id_r, match_weight, match_probability, decision, w_*, l_*
     model: Model
     stats: dict                 # counts and seconds only
+    fingerprints: np.ndarray    # per record (as in clusters): see mash.link.incremental.fingerprints
+    rescored: np.ndarray        # per record: its pairs were scored in this run (all, unless incremental)
 
 
 def _positions(pairs: Iterable[tuple[str, str]], index: pd.Series, what: str) -> np.ndarray:
@@ -107,8 +111,13 @@ def _positions(pairs: Iterable[tuple[str, str]], index: pd.Series, what: str) ->
 
 
 def link(records: pd.DataFrame, settings: LinkSettings | None = None,
-         must_link: Iterable[tuple[str, str]] = (), cannot_link: Iterable[tuple[str, str]] = ()) -> LinkResult:
-    """Link ``records`` (person schema; missing columns count as empty) into persons, trained on them alone."""
+         must_link: Iterable[tuple[str, str]] = (), cannot_link: Iterable[tuple[str, str]] = (),
+         previous: Previous | None = None) -> LinkResult:
+    """Link ``records`` (person schema; missing columns count as empty) into persons.
+
+    Without ``previous`` (a full relink) every candidate pair is scored by a model estimated on the records alone.
+    With it (incremental) only the pairs with a new or changed record on at least one side are blocked and scored,
+    by the previous model; the previous link and review pairs between unchanged records are kept as scored."""
     settings = settings or LinkSettings.load()
     clock = time.perf_counter()
     seconds = {}
@@ -120,34 +129,55 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
         clock = now
 
     features = Features.of(records)
+    prints = fingerprints(records)
     index = pd.Series(np.arange(len(features)), index=features.record_id)
     must = _positions(list(must_link), index, "must-link")
     cannot = _positions(list(cannot_link), index, "cannot-link")
+    rescore = (np.ones(len(features), bool) if previous is None
+               else ~unchanged(features.record_id, prints, previous))
     lap("features")
-    candidates = candidate_pairs(features, settings.max_block_size)
+    candidates = candidate_pairs(features, settings.max_block_size, None if previous is None else rescore)
     lap("blocking")
     levels = compare(features, candidates.left, candidates.right)
     lap("comparisons")
-    model = estimate(features, candidates, levels, settings.u_random_pairs, settings.seed,
-                     settings.em_max_iterations, settings.em_tolerance, settings.probability_floor)
+    if previous is None:
+        model = estimate(features, candidates, levels, settings.u_random_pairs, settings.seed,
+                         settings.em_max_iterations, settings.em_tolerance, settings.probability_floor)
+    else:
+        model = previous.model_for(len(features))
     lap("estimation")
     scored = score(features, candidates, levels, model)
-    probability = scored["match_probability"].to_numpy()
-    decision = np.select([probability >= settings.link_probability, probability >= settings.review_probability],
-                         ["link", "review"], "non-link")
     pairs = pd.concat([pd.DataFrame({"record_id_l": features.record_id[candidates.left],
                                      "record_id_r": features.record_id[candidates.right]}),
-                       scored.iloc[:, :2], pd.DataFrame({"decision": decision}), scored.iloc[:, 2:],
-                       levels.add_prefix("l_")], axis=1)
+                       scored.iloc[:, :2], pd.DataFrame({"decision": _decide(scored, settings)}),
+                       scored.iloc[:, 2:], levels.add_prefix("l_")], axis=1)
+    left, right = candidates.left, candidates.right
+    kept = 0
+    if previous is not None:
+        earlier = kept_pairs(previous, features.record_id, ~rescore)
+        kept = len(earlier)
+        pairs = pd.concat([pairs, earlier], ignore_index=True)
+        left = np.concatenate([left, index[earlier["record_id_l"]].to_numpy()])
+        right = np.concatenate([right, index[earlier["record_id_r"]].to_numpy()])
+    decision = pairs["decision"].to_numpy()
     lap("scoring")
-    label, cluster_stats = cluster(len(features), candidates.left, candidates.right,
-                                   scored["match_weight"].to_numpy(), decision == "link", features.nhs_number,
-                                   must, cannot)
+    label, cluster_stats = cluster(len(features), left, right, pairs["match_weight"].to_numpy(dtype=float),
+                                   decision == "link", features.nhs_number, must, cannot)
     width = len(str(max(len(features) - 1, 0)))
     clusters = pd.DataFrame({"record_id": features.record_id,
                              "person_id": [f"P{position:0{width}d}" for position in label]})
     lap("clustering")
-    stats = {"records": len(features), **candidates.stats,
+    stats = {"records": len(features), "mode": "full" if previous is None else "incremental",
+             "records_rescored": int(rescore.sum()), "pairs_kept": kept,
+             "invalid_identifiers": invalid_identifiers(
+                 records, {"nhs_number": features.nhs_number, "upn": features.upn}), **candidates.stats,
              "decisions": {d: int((decision == d).sum()) for d in DECISIONS},
              "persons": int(clusters["person_id"].nunique()), **cluster_stats, "seconds": seconds}
-    return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats)
+    return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=prints,
+                      rescored=rescore)
+
+
+def _decide(scored: pd.DataFrame, settings: LinkSettings) -> np.ndarray:
+    probability = scored["match_probability"].to_numpy()
+    return np.select([probability >= settings.link_probability, probability >= settings.review_probability],
+                     ["link", "review"], "non-link")

@@ -59,12 +59,12 @@ PASSES: tuple[BlockingPass, ...] = (
                                                                           f.given_phonetic),
                  frozenset({"family_name", "given_name", "date_of_birth"}), trains=False),
     BlockingPass("dob_postcode", lambda f: _key(f.dob_text, f.postcode),
-                 frozenset({"date_of_birth", "postcode", "address"})),
+                 frozenset({"date_of_birth", "home"})),
     BlockingPass("dob_any_order_initials", lambda f: _key(_day_month_unordered(f), _initial(f.family),
                                                              _initial(f.given_first)),
                  frozenset({"date_of_birth", "family_name", "given_name"}), trains=False),
     BlockingPass("postcode_given_canonical", lambda f: _key(f.postcode, f.given_key),
-                 frozenset({"postcode", "address", "given_name"})),
+                 frozenset({"home", "given_name"})),
 )
 
 
@@ -74,6 +74,12 @@ class Candidates:
     right: np.ndarray
     passes: dict[str, np.ndarray]     # pass name -> boolean mask over the candidate pairs it produced
     stats: dict
+
+
+def _sorted_unique(codes: np.ndarray) -> np.ndarray:
+    """np.unique for integer codes by sorting (numpy's default hashes, which is several times slower here)."""
+    ordered = np.sort(codes)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
 
 
 def block_pairs(keys: np.ndarray, max_block_size: int) -> tuple[np.ndarray, dict]:
@@ -92,20 +98,35 @@ def block_pairs(keys: np.ndarray, max_block_size: int) -> tuple[np.ndarray, dict
         first, second = np.triu_indices(size, 1)
         a, b = members[:, first].ravel(), members[:, second].ravel()
         found.append(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
-    pairs = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+    pairs = _sorted_unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
     oversized = sizes > max_block_size
     return pairs, {"pairs": int(len(pairs)), "blocks_skipped": int(oversized.sum()),
                    "records_in_skipped_blocks": int(sizes[oversized].sum())}
 
 
-def candidate_pairs(features: Features, max_block_size: int) -> Candidates:
-    """The union of every pass's pairs, with per-pass counts."""
+def _mask(union: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Which of the sorted ``union`` are among ``pairs`` (a subset of it)."""
+    mask = np.zeros(len(union), dtype=bool)
+    mask[np.searchsorted(union, pairs)] = True
+    return mask
+
+
+def candidate_pairs(features: Features, max_block_size: int, among: np.ndarray | None = None) -> Candidates:
+    """The union of every pass's pairs, with per-pass counts. With ``among`` (a boolean per record), only the
+    pairs with at least one record in ``among`` (an incremental run's new and changed records); blocks are as
+    large as over all records, so a block skipped in a full run is skipped here too."""
     n = len(features)
     per_pass, stats = {}, {}
     for blocking_pass in PASSES:
-        per_pass[blocking_pass.name], stats[blocking_pass.name] = block_pairs(blocking_pass.key(features),
-                                                                              max_block_size)
-    union = np.unique(np.concatenate(list(per_pass.values()))) if per_pass else np.zeros(0, np.int64)
-    masks = {name: np.isin(union, pairs, assume_unique=True) for name, pairs in per_pass.items()}
+        keys = blocking_pass.key(features)
+        if among is not None:
+            keys = np.where(np.isin(keys, np.unique(keys[among & (keys >= 0)])), keys, -1)
+        pairs, stats[blocking_pass.name] = block_pairs(keys, max_block_size)
+        if among is not None:
+            pairs = pairs[among[pairs // max(n, 1)] | among[pairs % max(n, 1)]]
+            stats[blocking_pass.name]["pairs"] = int(len(pairs))
+        per_pass[blocking_pass.name] = pairs
+    union = _sorted_unique(np.concatenate(list(per_pass.values()))) if per_pass else np.zeros(0, np.int64)
+    masks = {name: _mask(union, pairs) for name, pairs in per_pass.items()}
     return Candidates(left=union // max(n, 1), right=union % max(n, 1), passes=masks,
                       stats={"passes": stats, "candidate_pairs": int(len(union))})

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 from stdnum.gb import nhs, upn
 
@@ -48,10 +48,37 @@ def person_schema(records: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _compact(values: pd.Series) -> pd.Series:
+    return values.str.replace(r"[\s-]", "", regex=True).str.upper()
+
+
 def _valid_identifiers(values: pd.Series, is_valid: Callable[[str], bool]) -> np.ndarray:
     """Compact identifiers where valid, '' where missing or invalid (an invalid identifier is never evidence)."""
-    compact = values.str.replace(r"[\s-]", "", regex=True).str.upper()
-    return names.map_distinct(compact, lambda v: v if v and is_valid(v) else "").to_numpy(dtype=object)
+    return names.map_distinct(_compact(values), lambda v: v if v and is_valid(v) else "").to_numpy(dtype=object)
+
+
+def _nhs_number_is_valid(number: str) -> bool:
+    """python-stdnum's NHS number check (ten digits, modulus 11) on a compact number, without its cleaning."""
+    return len(number) == 10 and number.isdigit() and nhs.checksum(number) == 0
+
+
+IDENTIFIERS: dict[str, Callable[[str], bool]] = {"nhs_number": _nhs_number_is_valid, "upn": upn.is_valid}
+
+
+def invalid_identifiers(records: pd.DataFrame, valid: dict[str, np.ndarray] | None = None
+                        ) -> dict[str, dict[str, int]]:
+    """Per source, how many records carry an NHS number or UPN that is present but invalid (wrong length or check
+    digit): never match evidence, and a figure for the data-quality report. ``valid``: the records' valid
+    identifiers per column if already known (a Features' nhs_number and upn). Counts only; every source present
+    is listed, with zeros."""
+    frame = person_schema(records)
+    counts = {source: dict.fromkeys(IDENTIFIERS, 0) for source in pd.unique(frame["source"])}
+    for column, is_valid in IDENTIFIERS.items():
+        checked = valid[column] if valid else _valid_identifiers(frame[column], is_valid)
+        invalid = (_compact(frame[column]) != "").to_numpy() & (checked == "")
+        for source, count in frame.loc[invalid, "source"].value_counts().items():
+            counts[source][column] = int(count)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -66,6 +93,7 @@ class Features:
     given_id: np.ndarray           # integer id of the first word, -1 when missing
     given_variant_codes: np.ndarray  # sorted id_a * (max id + 1) + id_b for names sharing a canonical form
     given_phonetic: np.ndarray
+    middle: np.ndarray             # the first middle name, normalised
     family: np.ndarray
     family_first: np.ndarray       # first and last words, for one half of a double-barrelled surname
     family_last: np.ndarray
@@ -133,8 +161,8 @@ class Features:
         address = names.normalise(frame["address"])
         return cls(
             record_id=frame["record_id"].to_numpy(dtype=object),
-            nhs_number=_valid_identifiers(frame["nhs_number"], nhs.is_valid),
-            upn=_valid_identifiers(frame["upn"], upn.is_valid),
+            nhs_number=_valid_identifiers(frame["nhs_number"], IDENTIFIERS["nhs_number"]),
+            upn=_valid_identifiers(frame["upn"], IDENTIFIERS["upn"]),
             given=given.to_numpy(dtype=object),
             given_first=given_first.to_numpy(dtype=object),
             given_key=given_key.to_numpy(dtype=object),
@@ -142,6 +170,7 @@ class Features:
             given_variant_codes=variant_codes,
             given_id_count=max(int(given_id.max(initial=-1)) + 1, 1),
             given_phonetic=names.phonetic(given).to_numpy(dtype=object),
+            middle=names.first_token(names.person_names(frame["middle_names"])).to_numpy(dtype=object),
             family=family.to_numpy(dtype=object),
             family_first=names.first_token(family).to_numpy(dtype=object),
             family_last=names.last_token(family).to_numpy(dtype=object),
@@ -188,6 +217,18 @@ class PairView:
         self.features, self.left, self.right = features, left, right
         self._cache: dict[tuple[str, str], np.ndarray] = {}
 
+    def _codes(self, attribute: str) -> np.ndarray:
+        """The attribute's values per record as integer codes ('' is -1 for text): pairs are compared as
+        integers, not as Python strings."""
+        values = getattr(self.features, attribute)
+        if values.dtype != object:
+            return values
+        key = (attribute, "codes")
+        if key not in self._cache:
+            codes = pd.factorize(values)[0].astype(np.int32)
+            self._cache[key] = np.where(values == "", -1, codes).astype(np.int32)
+        return self._cache[key]
+
     def __len__(self) -> int:
         return len(self.left)
 
@@ -198,24 +239,48 @@ class PairView:
         return getattr(self.features, attribute)[self.right]
 
     def missing(self, attribute: str) -> np.ndarray:
-        return (self.l(attribute) == "") | (self.r(attribute) == "")
+        key = (attribute, "missing")
+        if key not in self._cache:
+            codes = self._codes(attribute)
+            self._cache[key] = (codes[self.left] == -1) | (codes[self.right] == -1)
+        return self._cache[key]
 
     def equal(self, attribute: str) -> np.ndarray:
-        return self.l(attribute) == self.r(attribute)
+        key = (attribute, "equal")
+        if key not in self._cache:
+            codes = self._codes(attribute)
+            self._cache[key] = codes[self.left] == codes[self.right]
+        return self._cache[key]
 
-    def _similarity(self, attribute: str, scorer, scale: float) -> np.ndarray:
+    def _similarity(self, attribute: str, scorer, scale: float, where: np.ndarray | None = None,
+                    elsewhere: float = 0.0, **options) -> np.ndarray:
+        """``scorer`` over the pairs (only those ``where`` holds; ``elsewhere`` for the others), cached."""
         key = (attribute, scorer.__name__)
         if key not in self._cache:
-            scores = cpdist(list(self.l(attribute)), list(self.r(attribute)), scorer=scorer, workers=-1)
-            self._cache[key] = np.asarray(scores, dtype=np.float32) / scale
+            rows = np.arange(len(self)) if where is None else np.flatnonzero(where)
+            features = getattr(self.features, attribute)
+            scores = np.full(len(self), elsewhere, dtype=np.float32)
+            scores[rows] = np.asarray(cpdist(list(features[self.left[rows]]), list(features[self.right[rows]]),
+                                             scorer=scorer, workers=-1, **options), dtype=np.float32) / scale
+            self._cache[key] = scores
         return self._cache[key]
 
     def jaro_winkler(self, attribute: str) -> np.ndarray:
-        return self._similarity(attribute, JaroWinkler.normalized_similarity, 1.0)
+        """Jaro-Winkler similarity (1 for equal values, computed only for the others)."""
+        return self._similarity(attribute, JaroWinkler.normalized_similarity, 1.0, where=~self.equal(attribute),
+                                elsewhere=1.0)
 
-    def token_set(self, attribute: str) -> np.ndarray:
-        """rapidfuzz token_set_ratio scaled to 0..1."""
-        return self._similarity(attribute, fuzz.token_set_ratio, 100.0)
+    def edits(self, attribute: str) -> np.ndarray:
+        """Optimal string alignment distance: insertions, deletions, substitutions and transpositions of
+        neighbouring letters (one typo is one edit, however short the name, where Jaro-Winkler is harsh); 2 for
+        any distance above 1, 0 for equal values (computed only for the others)."""
+        return self._similarity(attribute, OSA.distance, 1.0, where=~self.equal(attribute), score_cutoff=1)
+
+    def address_similarity(self) -> np.ndarray:
+        """rapidfuzz token_set_ratio of the addresses scaled to 0..1, where they are comparable (both known,
+        postcodes not different); 0 elsewhere."""
+        return self._similarity("address", fuzz.token_set_ratio, 100.0,
+                                where=~self.missing("address") & ~self.postcodes_differ)
 
     @cached_property
     def given_variants(self) -> np.ndarray:
@@ -245,9 +310,13 @@ class PairView:
 
     @cached_property
     def postcodes_differ(self) -> np.ndarray:
-        """Both postcodes known and different: the addresses then differ too, and the postcode comparison already
-        counts that (so the address comparison is null rather than counting one move twice)."""
+        """Both postcodes known and different."""
         return ~self.missing("postcode") & ~self.equal("postcode")
+
+    @cached_property
+    def same_address(self) -> np.ndarray:
+        """Both addresses known, token set ratio >= 0.9 and no different house numbers."""
+        return ~self.missing("address") & (self.address_similarity() >= 0.9) & ~self.house_numbers_differ
 
     @cached_property
     def house_numbers_differ(self) -> np.ndarray:
@@ -330,6 +399,8 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("exact", "same normalised given name", lambda p: p.equal("given")),
         Level("variant", "nickname or spelling variant of the same name", lambda p: p.given_variants),
         Level("swapped", "given and family names swapped", lambda p: p.names_swapped),
+        Level("one_edit", "one letter added, dropped, changed or two neighbours transposed",
+              lambda p: p.edits("given") <= 1),
         Level("jw_0.92", "Jaro-Winkler >= 0.92", lambda p: p.jaro_winkler("given") >= 0.92),
         Level("jw_0.85", "Jaro-Winkler >= 0.85", lambda p: p.jaro_winkler("given") >= 0.85),
         Level("phonetic", "same metaphone code", lambda p: p.equal("given_phonetic")),
@@ -338,10 +409,18 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("family_name", lambda p: p.missing("family") | p.names_swapped, (
         Level("exact", "same normalised family name", lambda p: p.equal("family")),
         Level("half", "one half of a double-barrelled name equals the other name", lambda p: p.family_half),
+        Level("one_edit", "one letter added, dropped, changed or two neighbours transposed",
+              lambda p: p.edits("family") <= 1),
         Level("jw_0.92", "Jaro-Winkler >= 0.92", lambda p: p.jaro_winkler("family") >= 0.92),
         Level("jw_0.85", "Jaro-Winkler >= 0.85", lambda p: p.jaro_winkler("family") >= 0.85),
         ELSE,
     ), term_frequency="family"),
+    Comparison("middle_name", lambda p: p.missing("middle"), (
+        Level("exact", "same first middle name", lambda p: p.equal("middle")),
+        Level("one_edit", "one letter added, dropped, changed or two neighbours transposed",
+              lambda p: p.edits("middle") <= 1),
+        ELSE,
+    )),
     Comparison("date_of_birth", lambda p: (p.l("dob") < 0) | (p.r("dob") < 0), (
         Level("exact", "same date, not 1 January", lambda p: p.equal("dob")
               & ~((p.l("dob_day") == 1) & (p.l("dob_month") == 1))),
@@ -356,16 +435,19 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("equal", "same sex", lambda p: p.equal("sex")),
         Level("different", "different sex", None),
     )),
-    Comparison("postcode", lambda p: p.missing("postcode"), (
-        Level("full", "same postcode", lambda p: p.equal("postcode")),
-        Level("sector", "same postcode sector", lambda p: p.equal("postcode_sector")),
-        Level("district", "same postcode district", lambda p: p.equal("postcode_district")),
-        ELSE,
-    )),
-    Comparison("address", lambda p: p.missing("address") | p.postcodes_differ, (
-        Level("ts_0.9", "token set ratio >= 0.9 and no different house numbers",
-              lambda p: (p.token_set("address") >= 0.9) & ~p.house_numbers_differ),
-        Level("ts_0.7", "token set ratio >= 0.7", lambda p: p.token_set("address") >= 0.7),
+    # Postcode and address describe one thing, the child's home, so they are one comparison: two comparisons would
+    # count a shared home twice (and siblings share it). The address tells apart the homes within one postcode.
+    Comparison("home", lambda p: p.missing("postcode") & p.missing("address"), (
+        Level("same_home", "same address (token set ratio >= 0.9, no different house numbers), postcodes not "
+              "different", lambda p: p.same_address & ~p.postcodes_differ),
+        Level("same_postcode", "same postcode, addresses not both known", lambda p: p.equal("postcode")
+              & ~p.missing("postcode") & p.missing("address")),
+        Level("neighbours", "same postcode, different addresses", lambda p: p.equal("postcode")
+              & ~p.missing("postcode")),
+        Level("similar_address", "address token set ratio >= 0.7, postcodes not different",
+              lambda p: p.address_similarity() >= 0.7),
+        Level("sector", "same postcode sector", lambda p: ~p.missing("postcode") & p.equal("postcode_sector")),
+        Level("district", "same postcode district", lambda p: ~p.missing("postcode") & p.equal("postcode_district")),
         ELSE,
     )),
 )

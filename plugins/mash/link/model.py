@@ -60,6 +60,20 @@ class Model:
                 "candidate_match_share": self.candidate_match_share, "comparisons": comparisons,
                 "twins_guard": twins_guard.__doc__.split("\n\n")[0].strip(), "training": self.training}
 
+    @classmethod
+    def from_dict(cls, document: dict) -> "Model":
+        """The model :meth:`as_dict` wrote. Raises ValueError when its comparisons or levels are not this code's
+        (a model estimated by another version: relink in full)."""
+        stored = document.get("comparisons", {})
+        expected = {c.name: c.labels() for c in COMPARISONS}
+        if {name: [level["label"] for level in stored[name]["levels"]] for name in stored} != expected:
+            raise ValueError("the stored link model's comparisons differ from this version's: relink in full")
+        m = {name: np.array([1.0] + [level["m"] for level in stored[name]["levels"][1:]]) for name in expected}
+        u = {name: np.array([1.0] + [level["u"] for level in stored[name]["levels"][1:]]) for name in expected}
+        return cls(m=m, u=u, prior=float(document["prior"]),
+                   candidate_match_share=float(document["candidate_match_share"]),
+                   training=dict(document.get("training", {})))
+
 
 def _distribution(levels: np.ndarray, n_levels: int, weights: np.ndarray | None, floor: float) -> np.ndarray:
     """Share of each non-null level among the non-null ones (index 0 left as 1.0), floored and renormalised."""
@@ -229,7 +243,7 @@ def term_frequencies(values: np.ndarray) -> np.ndarray:
     return share
 
 
-HOUSEHOLD = ("family_name", "date_of_birth", "postcode", "address")
+HOUSEHOLD = ("family_name", "date_of_birth", "home")
 
 
 def twins_pattern(levels: pd.DataFrame, sexes: bool = True) -> np.ndarray:
@@ -241,13 +255,14 @@ def twins_pattern(levels: pd.DataFrame, sexes: bool = True) -> np.ndarray:
         undistinguished |= (levels["sex"] == 2) & (levels["given_name"] != given.index("exact"))
     same_family = ~levels["family_name"].isin([0, family.index("else")])
     same_birthday = levels["date_of_birth"].isin([dob.index("exact"), dob.index("exact_1_jan")])
-    same_home = (levels["postcode"] == 1) | (levels["address"] == 1)
+    home = by_name("home").labels()
+    same_home = levels["home"].isin([home.index(label) for label in ("same_home", "same_postcode", "neighbours")])
     return (same_family & same_birthday & same_home & undistinguished).to_numpy()
 
 
 def twins_guard(levels: pd.DataFrame, weights: pd.DataFrame) -> np.ndarray:
     """Twins guard: where two records agree on family name (any level short of 'else'), date of birth (exact) and
-    home (same postcode or address token set >= 0.9) but nothing tells children of one household apart agrees
+    home (same address, or same postcode) but nothing tells children of one household apart agrees
     (given names missing on either side, or clearly different: no exact, variant, swapped or Jaro-Winkler >= 0.85
     match; or the recorded sexes differ and the given names are not identical, as Aleksander and Aleksandra), the
     household fields are no evidence (twins share them by construction), so the guard cancels their weights and

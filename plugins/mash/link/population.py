@@ -1,27 +1,38 @@
 """Tonight's matching over the store: link every agency's current person records into children, keep the
 children's ids stable, remember why each link was made, and queue the uncertain pairs for officers.
 
-The same as the nightly DAG's `match_children` task and `mash match`.
+Once a population has been matched, a night is incremental: only new and changed records are scored, with the
+model the last full relink estimated (see :mod:`mash.link.incremental`); ``full=True`` relinks everything and
+estimates the model afresh (the first night, after a change of the matcher, or whenever the partnership wants the
+model re-estimated). The same as the nightly DAG's `match_children` task and `mash match [--full]`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 
-from sqlalchemy import Engine, delete
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
 
-from mash.link import LinkSettings, link
+from mash.link import LinkSettings, Model, Previous, link
 from mash.link.identity import assign_child_ids
 from mash.link.records import records_from_store
 from mash.link.review import constraints, explanations, sync_review_queue
 from mash.store import bulk_insert
-from mash.store.schema import record_link
+from mash.store.schema import child_record, link_model, link_review, record_link
+
+CHUNK = 5000
 
 
 @dataclass(frozen=True)
 class MatchSummary:
     """Counts only: safe for logs and XCom."""
+    full_relink: bool           # False: an incremental night
     records: int
+    records_rescored: int       # new and changed records (all of them in a full relink)
     children: int
     links: int
     reviews: int
@@ -29,9 +40,14 @@ class MatchSummary:
     merged: int
     split: int
     records_moved: int
+    invalid_identifiers: dict[str, dict[str, int]]   # per source: NHS numbers and UPNs present but invalid
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def as_dict(self) -> dict[str, int]:
+        """Flat, for XCom: the invalid identifiers as invalid_<identifier>_<source> counts."""
+        flat = asdict(self)
+        for source, counts in flat.pop("invalid_identifiers").items():
+            flat.update({f"invalid_{identifier}_{source}": count for identifier, count in counts.items()})
+        return flat
 
 
 def same_local_authority_child(records, cannot_link) -> list[tuple[str, str]]:
@@ -44,25 +60,93 @@ def same_local_authority_child(records, cannot_link) -> list[tuple[str, str]]:
             for other in ids[1:]]
 
 
-def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = None) -> MatchSummary:
+def previous_population(conn: Connection) -> Previous | None:
+    """What an incremental run reuses: the latest full relink's model, the records' fingerprints and the link and
+    open review pairs in force. None when there is nothing to build on (no model, or no record matched with a
+    fingerprint) or the stored model is not this version's."""
+    stored = conn.execute(select(link_model.c.records, link_model.c.model)
+                          .order_by(link_model.c.created_at.desc()).limit(1)).first()
+    if stored is None:
+        return None
+    try:
+        model = Model.from_dict(json.loads(stored.model))
+    except ValueError:
+        return None
+    prints = dict(conn.execute(select(child_record.c.record_id, child_record.c.fingerprint)
+                               .where(child_record.c.fingerprint.is_not(None))).all())
+    if not prints:
+        return None
+    links = conn.execute(select(record_link.c.record_id_l, record_link.c.record_id_r, record_link.c.match_weight,
+                                record_link.c.match_probability, record_link.c.weights)).all()
+    reviews = conn.execute(select(link_review.c.record_id_l, link_review.c.record_id_r, link_review.c.match_weight,
+                                  link_review.c.match_probability, link_review.c.weights)
+                           .where(link_review.c.status == "open")).all()
+    pairs = pd.DataFrame([(*row[:4], decision, json.loads(row[4]))
+                          for decision, rows in (("link", links), ("review", reviews)) for row in rows],
+                         columns=["record_id_l", "record_id_r", "match_weight", "match_probability", "decision",
+                                  "weights"])
+    weights = pd.DataFrame(pairs.pop("weights").tolist(), index=pairs.index)
+    return Previous(fingerprints=pd.Series(prints, dtype=object), pairs=pd.concat([pairs, weights], axis=1),
+                    model=model, records=int(stored.records))
+
+
+def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = None,
+                   full: bool = False) -> MatchSummary:
+    """Match the store's current person records; incremental when a matched population exists, unless ``full``."""
     records = records_from_store(engine)
     with engine.connect() as conn:
         must_link, cannot_link = constraints(conn)
+        previous = None if full else previous_population(conn)
     present = set(records["record_id"])
     cannot_link = [p for p in cannot_link if present.issuperset(p)]
     result = link(records, settings,
                   must_link=[p for p in must_link if present.issuperset(p)]
                   + same_local_authority_child(records, cannot_link),
-                  cannot_link=cannot_link)
-    links = result.pairs[result.pairs["decision"] == "link"]
+                  cannot_link=cannot_link, previous=previous)
+    pairs = result.pairs
+    links = pairs[pairs["decision"] == "link"]
+    rescored = set(result.clusters["record_id"][result.rescored])
     with engine.begin() as conn:
         _, changes = assign_child_ids(conn, result.clusters, run_id)
-        reviews = sync_review_queue(conn, result.pairs, run_id)
-        conn.execute(delete(record_link))
+        _store_fingerprints(conn, result.clusters["record_id"], result.fingerprints, rescored)
+        reviews = sync_review_queue(conn, pairs, run_id)
+        if previous is None:
+            conn.execute(delete(record_link))
+            _store_model(conn, run_id, len(records), result.model)
+        else:
+            earlier = previous.pairs[previous.pairs["decision"] == "link"]
+            gone = sorted(set(earlier["record_id_l"]).union(earlier["record_id_r"]) - (present - rescored))
+            for start in range(0, len(gone), CHUNK):
+                chunk = gone[start:start + CHUNK]
+                conn.execute(delete(record_link).where(or_(record_link.c.record_id_l.in_(chunk),
+                                                           record_link.c.record_id_r.in_(chunk))))
+            links = links[links["record_id_l"].isin(rescored) | links["record_id_r"].isin(rescored)]
         bulk_insert(conn, record_link, ["record_id_l", "record_id_r", "match_probability", "match_weight",
                                         "weights", "run_id"],
                     zip(links["record_id_l"], links["record_id_r"], links["match_probability"].astype(float),
                         links["match_weight"].astype(float), explanations(links), [run_id] * len(links)))
-    return MatchSummary(records=len(records), children=changes.children, links=len(links), reviews=reviews,
+    return MatchSummary(full_relink=previous is None, records=len(records),
+                        records_rescored=result.stats["records_rescored"], children=changes.children,
+                        links=int((pairs["decision"] == "link").sum()), reviews=reviews,
                         new_children=changes.new, merged=changes.merged, split=changes.split,
-                        records_moved=changes.records_moved)
+                        records_moved=changes.records_moved,
+                        invalid_identifiers=result.stats["invalid_identifiers"])
+
+
+def _store_fingerprints(conn: Connection, record_ids: pd.Series, prints: np.ndarray, rescored: set[str]) -> None:
+    """Tonight's fingerprint on the records scored tonight and on any row without one (assign_child_ids re-creates
+    the row of a record that moved to another child)."""
+    missing = set(conn.execute(select(child_record.c.record_id).where(child_record.c.fingerprint.is_(None)))
+                  .scalars())
+    statement = (update(child_record).where(child_record.c.record_id == bindparam("rid"))
+                 .values(fingerprint=bindparam("print")))
+    rows = [{"rid": r, "print": p} for r, p in zip(record_ids, prints) if r in rescored or r in missing]
+    for start in range(0, len(rows), CHUNK):
+        conn.execute(statement, rows[start:start + CHUNK])
+
+
+def _store_model(conn: Connection, run_id: str, records: int, model: Model) -> None:
+    """Keep the model a full relink estimated, for the incremental runs after it (a rerun replaces its own)."""
+    conn.execute(delete(link_model).where(link_model.c.run_id == run_id))
+    conn.execute(link_model.insert().values(run_id=run_id, created_at=datetime.now(timezone.utc),
+                                            records=records, model=json.dumps(model.as_dict())))

@@ -82,6 +82,8 @@ child_record = Table(
     Column("record_id", String(120), primary_key=True, doc="<agency>:<local id> of a person record"),
     Column("child_id", String(20), ForeignKey("child.child_id"), nullable=False, index=True),
     Column("assigned_run", String(80), nullable=False),
+    Column("fingerprint", String(16), doc="hash of the record's person-schema values when last matched: tells an "
+                                           "incremental run which records changed"),
 )
 
 child_lineage = Table(
@@ -102,7 +104,17 @@ record_link = Table(
     Column("match_probability", Float, nullable=False),
     Column("match_weight", Float, nullable=False),
     Column("weights", Text, nullable=False, doc="JSON: the per-field weights that explain the link"),
-    Column("run_id", String(80), nullable=False, doc="the latest run's links; replaced by each run"),
+    Column("run_id", String(80), nullable=False, doc="the run that scored the link (an incremental run keeps the "
+                                                     "links between records that did not change)"),
+)
+
+link_model = Table(
+    "link_model", metadata,
+    Column("run_id", String(80), primary_key=True, doc="the full relink that estimated the model"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("records", BigInteger, nullable=False, doc="how many records the model was estimated on"),
+    Column("model", Text, nullable=False, doc="JSON: every comparison level's m, u and weight, and the prior "
+                                              "(no personal data); incremental runs score with the latest"),
 )
 
 link_review = Table(

@@ -1,0 +1,114 @@
+"""Incremental linkage: a night's new and changed records against the population linked before, compared with a
+full relink of the same records, on a small generated town; and `mash match` choosing between the two."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mash.cli import main
+from mash.link import Previous, link
+from mash.link.incremental import fingerprints
+from mash.link.records import records_from_night
+from mash.synth import generate
+
+
+@pytest.fixture(scope="module")
+def tonight(tmp_path_factory) -> pd.DataFrame:
+    out = tmp_path_factory.mktemp("synth")
+    generate(children=500, seed=5, nights=1, out=out)
+    return records_from_night(out / "night-01")
+
+
+@pytest.fixture(scope="module")
+def last_night(tonight) -> pd.DataFrame:
+    """Tonight's records as they were the night before: 10% of them did not exist yet, and 5% have changed since
+    (a new address, a corrected surname)."""
+    rng = np.random.default_rng(3)
+    earlier = tonight[rng.random(len(tonight)) >= 0.10].copy()
+    changed = earlier.sample(frac=0.05, random_state=4).index
+    earlier.loc[changed[::2], "postcode"] = ""
+    earlier.loc[changed[::2], "address"] = "1 Old Road"
+    earlier.loc[changed[1::2], "family_name"] = earlier.loc[changed[1::2], "family_name"] + "x"
+    return earlier.reset_index(drop=True)
+
+
+def previous_of(result, records: pd.DataFrame) -> Previous:
+    """What the store keeps of a run: fingerprints, the link and review pairs with their weights (not levels)."""
+    pairs = result.pairs[result.pairs["decision"] != "non-link"]
+    pairs = pairs.drop(columns=pairs.filter(regex="^l_").columns)
+    return Previous(pd.Series(result.fingerprints, index=result.clusters["record_id"].to_numpy()), pairs,
+                    result.model, len(records))
+
+
+def partition(result) -> set[frozenset[str]]:
+    return {frozenset(group) for group in result.clusters.groupby("person_id")["record_id"].agg(list)}
+
+
+@pytest.fixture(scope="module")
+def runs(tonight, last_night):
+    before = link(last_night)
+    previous = previous_of(before, last_night)
+    incremental = link(tonight, previous=previous)
+    everything = link(tonight, previous=Previous(previous.fingerprints.iloc[:0], previous.pairs.iloc[:0],
+                                                  previous.model, previous.records))
+    return before, incremental, everything, link(tonight)
+
+
+def test_only_new_and_changed_records_are_scored(tonight, last_night, runs):
+    _, incremental, _, _ = runs
+    before = pd.Series(fingerprints(last_night), index=last_night["record_id"].to_numpy())
+    now = pd.Series(fingerprints(tonight), index=tonight["record_id"].to_numpy())
+    new_or_changed = set(now.index[now.index.map(before).to_numpy() != now.to_numpy()])
+    assert len(tonight) * 0.12 < len(new_or_changed) < len(tonight) * 0.2       # 10% new, ~5% changed
+    assert set(incremental.clusters["record_id"][incremental.rescored]) == new_or_changed
+    scored = incremental.pairs[incremental.pairs["l_given_name"].notna()]            # scored tonight
+    assert len(scored) and (scored["record_id_l"].isin(new_or_changed)
+                            | scored["record_id_r"].isin(new_or_changed)).all()
+    kept = incremental.pairs[incremental.pairs["l_given_name"].isna()]
+    assert incremental.stats["pairs_kept"] == len(kept) > 100
+    assert not (kept["record_id_l"].isin(new_or_changed) | kept["record_id_r"].isin(new_or_changed)).any()
+    assert incremental.stats["records_rescored"] == len(new_or_changed)
+
+
+def test_incremental_agrees_with_a_full_relink(runs):
+    _, incremental, everything, reestimated = runs
+    assert partition(incremental) == partition(everything)           # the same model: the same children
+    decisions = [r.pairs.set_index(["record_id_l", "record_id_r"])["decision"] for r in (incremental, everything)]
+    links = [set(d.index[d == "link"]) for d in decisions]
+    assert links[0] == links[1]
+    # A full relink also re-estimates the model on tonight's records: the children barely differ.
+    a = incremental.clusters.set_index("record_id")["person_id"]
+    b = reestimated.clusters.set_index("record_id")["person_id"].loc[a.index]
+    mixed = pd.DataFrame({"a": a.to_numpy(), "b": b.to_numpy()})
+    assert (mixed.groupby("a")["b"].nunique() > 1).sum() <= 0.01 * mixed["a"].nunique()
+
+
+def test_mash_match_is_incremental_once_a_population_exists(store, tmp_path, capsys):
+    out = tmp_path / "synth"
+    main(["synth", "--children", "200", "--seed", "8", "--nights", "2", "--out", str(out)])
+    main(["deliver", str(out / "night-01")])
+    main(["ingest", "--strict"])
+    capsys.readouterr()
+    assert main(["match", "--run-id", "night-1"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["full_relink"] and first["records_rescored"] == first["records"]
+    assert {key for key in first if key.startswith("invalid_")} == {
+        f"invalid_{identifier}_{source}" for identifier in ("nhs_number", "upn")
+        for source in ("health", "police", "schools", "social_care", "consent")}
+    main(["deliver", str(out / "night-02")])
+    main(["ingest", "--strict"])
+    capsys.readouterr()
+    assert main(["match", "--run-id", "night-2"]) == 0
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert not second["full_relink"] and second["records_rescored"] < second["records"] / 10
+    assert second["new_children"] <= second["records_rescored"]
+    assert main(["match", "--run-id", "night-2-full", "--full"]) == 0
+    relinked = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert relinked["full_relink"] and relinked["records_rescored"] == relinked["records"]
+    # The full relink re-estimates the model on tonight's records, so a borderline pair may fall either side.
+    assert abs(relinked["children"] - second["children"]) <= 0.01 * second["children"]
+    assert relinked["records_moved"] <= 0.01 * relinked["records"]
