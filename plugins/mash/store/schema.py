@@ -134,6 +134,33 @@ link_decision = Table(
     comment="every officer's decision on a pair, append-only; link_review holds the one in force",
 )
 
+# Data quality: the verdict of each loaded batch's Great Expectations validation, and every check's result, so
+# that trends can be drawn. Counts and expectation names only: never a value from an extract.
+quality_validation = Table(
+    "quality_validation", metadata,
+    Column("batch_id", String(80), ForeignKey("batch.batch_id"), primary_key=True),
+    Column("validated_at", DateTime(timezone=True), nullable=False),
+    Column("verdict", String(10), nullable=False, doc="passed, warnings or rejected (a critical check failed)"),
+    Column("checks", Integer, nullable=False),
+    Column("critical_failed", Integer, nullable=False),
+    Column("warnings_failed", Integer, nullable=False),
+    comment="one row per validated batch; a rejected verdict also set the batch's state and reason",
+)
+
+quality_check = Table(
+    "quality_check", metadata,
+    Column("batch_id", String(80), ForeignKey("batch.batch_id"), primary_key=True),
+    Column("contract_file", String(80), primary_key=True),
+    Column("check_no", Integer, primary_key=True, doc="position of the expectation in its suite"),
+    Column("expectation", String(100), nullable=False),
+    Column("column_name", String(200), doc="the column or columns checked; empty for a check of the whole file"),
+    Column("severity", String(10), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("element_count", BigInteger),
+    Column("unexpected_count", BigInteger),
+    Column("observed", Text, doc="table-level observations only (row count, newest date), never a row's value"),
+)
+
 SQL_TYPES = {
     "string": Text, "code": String(40), "codes": Text, "integer": BigInteger,
     "date": Date, "datetime": DateTime, "boolean": Boolean,
