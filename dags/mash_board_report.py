@@ -48,7 +48,9 @@ def mash_board_report():
             url = Connection.get(DB_CONNECTION_ID).get_uri()
         except AirflowNotFoundException:
             url = home.db_url()
-        run_day = get_current_context()["logical_date"].in_timezone("Europe/London")
+        context = get_current_context()     # a run triggered by hand may have no logical date: use its run_after
+        run_day = pendulum.instance(context.get("logical_date") or context["dag_run"].run_after
+                                    ).in_timezone("Europe/London")
         month = run_day.subtract(months=1).format("YYYY-MM")
         report = write_report(migrate(url), month, home.reports / "board" / month, today=run_day.date())
         log.info("board report for %s: %s, %s", month, report.html.name, report.pdf.name)

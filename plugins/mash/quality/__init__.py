@@ -25,7 +25,7 @@ from mash.quality.suites import Thresholds, load_suite, parameters
 from mash.store.schema import batch, batch_file, quality_check, quality_validation
 
 log = logging.getLogger(__name__)
-TABLE_LEVEL = ("expect_table_row_count_to_be_between", "expect_column_max_to_be_between")
+ROW_COUNT = "expect_table_row_count_to_be_between"   # the one observation kept: a count, never a value
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def check_file(context, agency: str, file: str, frame, params: dict, run_name: s
         kwargs = config.kwargs
         column = ",".join(filter(None, [kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B"),
                                         *(kwargs.get("column_list") or [])]))
-        observed = r.result.get("observed_value") if config.type in TABLE_LEVEL else None
+        observed = r.result.get("observed_value") if config.type == ROW_COUNT else None
         raised = bool((r.exception_info or {}).get("raised_exception"))
         checks.append(Check(file, order[config.id], config.type, column, config.severity.value,
                             bool(r.success) and not raised, r.result.get("element_count"),

@@ -158,7 +158,7 @@ quality_check = Table(
     Column("success", Boolean, nullable=False),
     Column("element_count", BigInteger),
     Column("unexpected_count", BigInteger),
-    Column("observed", Text, doc="table-level observations only (row count, newest date), never a row's value"),
+    Column("observed", Text, doc="the row count, for the volume check only; never a value from a row"),
 )
 
 SQL_TYPES = {
