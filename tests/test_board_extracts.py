@@ -6,7 +6,7 @@ from datetime import date
 
 import pandas as pd
 
-from mash.report.extracts import (ethnicity_not_obtained, extract_punctuality, identifier_quality,
+from mash.report.extracts import (ethnicity_not_obtained, extract_punctuality, identifier_quality, identifier_trend,
                                   matched_to_another_agency, quarantined, trends)
 from mash.report.figures import Month
 
@@ -72,3 +72,20 @@ def test_matched_to_another_agency_and_ethnicity_not_obtained():
         "schools": {"Records": 2, "Not obtained": 1, "Not obtained %": 50.0},
         "social_care": {"Records": 4, "Not obtained": 2, "Not obtained %": 50.0},
     }
+
+
+def test_identifier_trend_from_the_results_stored_per_batch():
+    checks = pd.DataFrame([  # agency, extract date, expectation, unexpected, rows checked
+        ("health", "2026-10-30", "expect_column_values_to_be_valid_nhs_number", 4, 1000),
+        ("health", "2026-11-02", "expect_column_values_to_be_valid_nhs_number", 3, 1000),
+        ("health", "2026-11-03", "expect_column_values_to_be_valid_nhs_number", 1, 1000),
+        ("health", "2026-11-03", "expect_column_values_to_not_be_null", 9, 1000),          # not an identifier check
+        ("schools", "2026-11-02", "expect_column_values_to_be_valid_upn", 1, 400),
+        ("schools", "2026-11-02", "expect_column_values_to_be_valid_upn", 0, 400),          # former_upn
+        ("health", "2026-08-01", "expect_column_values_to_be_valid_nhs_number", 50, 1000),  # outside the months
+    ], columns=["agency", "extract_date", "expectation", "unexpected_count", "element_count"])
+    table = identifier_trend(checks, NOVEMBER, 2)
+    assert table.loc[("2026-10", "health"), "Invalid NHS numbers per 1,000 records"] == 4.0
+    assert table.loc[("2026-11", "health"), "Invalid NHS numbers per 1,000 records"] == 2.0
+    assert table.loc[("2026-11", "schools"), "Invalid UPNs per 1,000 records"] == 1.2
+    assert sorted(table.index) == [("2026-10", "health"), ("2026-11", "health"), ("2026-11", "schools")]

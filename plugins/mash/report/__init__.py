@@ -24,7 +24,7 @@ from mash.quality.frames import batch_frames
 from mash.quality.suites import Thresholds
 from mash.report import extracts, figures, render
 from mash.report.browser import print_pdf
-from mash.store.schema import batch, child_record
+from mash.store.schema import batch, child_record, quality_check
 from mash.timescales import Timescales
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ def board_report(engine: Engine, month_text: str, out_dir: Path, today: date | N
             select(batch.c.agency, batch.c.extract_date, batch.c.received_at, batch.c.state, batch.c.rows_in,
                    batch.c.rows_quarantined)).mappings().all(),
             columns=["agency", "extract_date", "received_at", "state", "rows_in", "rows_quarantined"])
+        checks = pd.DataFrame(conn.execute(
+            select(batch.c.agency, batch.c.extract_date, quality_check.c.expectation,
+                   quality_check.c.unexpected_count, quality_check.c.element_count)
+            .join(batch, batch.c.batch_id == quality_check.c.batch_id)).all(),
+            columns=["agency", "extract_date", "expectation", "unexpected_count", "element_count"])
         links = pd.DataFrame(conn.execute(select(child_record.c.record_id, child_record.c.child_id)).all(),
                              columns=["record_id", "child_id"])
     sc = frames["social_care"]
@@ -74,6 +79,7 @@ def board_report(engine: Engine, month_text: str, out_dir: Path, today: date | N
     extract_day = min(published["social_care"]["extract_date"], month.last)
 
     trend = extracts.trends(ledger, month, names, thresholds.on_time_days, TREND_MONTHS, as_of)
+    identifiers = extracts.identifier_trend(checks, month, TREND_MONTHS)
     quality = [
         render.table("Extracts received this month", extracts.extract_punctuality(
             ledger, month, names, thresholds.on_time_days, as_of), extracts.extract_punctuality),
@@ -86,6 +92,8 @@ def board_report(engine: Engine, month_text: str, out_dir: Path, today: date | N
             {a: persons[a] for a in extracts.ETHNICITY if a in persons}), extracts.ethnicity_not_obtained),
         render.table(f"Trends over the last {TREND_MONTHS} months", trend.set_index(["Month", "Agency"]),
                      extracts.trends),
+        render.table("Identifiers failing their check digit, from each night's validation",
+                     identifiers, extracts.identifier_trend),
     ]
     by_category = figures.plans_by_category_and_gender(sc, month)
     plans = [

@@ -125,5 +125,24 @@ def trends(batches: pd.DataFrame, month: Month, agencies: list[str], on_time_day
     return pd.DataFrame(rows)
 
 
+IDENTIFIER_CHECKS = {"expect_column_values_to_be_valid_nhs_number": "Invalid NHS numbers per 1,000 records",
+                     "expect_column_values_to_be_valid_upn": "Invalid UPNs per 1,000 records"}
+
+
+def identifier_trend(checks: pd.DataFrame, month: Month, months: int) -> pd.DataFrame:
+    """Per month (the last ``months`` to ``month``) and agency: identifiers failing their check digit per 1,000
+    records checked, from the results stored per batch (``quality_check`` of the NHS number and UPN expectations,
+    with each batch's agency and extract date), over the month's validated batches."""
+    checks = checks[checks["expectation"].isin(list(IDENTIFIER_CHECKS))].assign(
+        Month=pd.to_datetime(checks["extract_date"]).dt.strftime("%Y-%m"),
+        measure=checks["expectation"].map(IDENTIFIER_CHECKS))
+    wanted = [f"{month.back(k).first:%Y-%m}" for k in range(months - 1, -1, -1)]
+    totals = checks[checks["Month"].isin(wanted)].groupby(["Month", "agency", "measure"])[
+        ["unexpected_count", "element_count"]].sum()
+    rates = (1000 * totals["unexpected_count"] / totals["element_count"].where(totals["element_count"] > 0)).round(1)
+    table = rates.unstack("measure").reindex(columns=list(IDENTIFIER_CHECKS.values()))
+    return table.rename_axis(index=["Month", "Agency"], columns=None)
+
+
 def _percent(part, whole) -> float:
     return round(100 * float(part) / float(whole), 1) if whole else 0.0

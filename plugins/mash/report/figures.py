@@ -98,7 +98,7 @@ def plans_by_ethnicity(sc, month: Month) -> pd.DataFrame:
     on = children_on_plans(sc, month)
     labels = _labels("ethnicity")
     counts = on["ethnicity"].map(labels).value_counts().reindex(list(labels.values()), fill_value=0)
-    table = counts[counts > 0].to_frame("Children")
+    table = counts[counts > 0].rename_axis(None).to_frame("Children")
     table.loc["Total"] = table["Children"].sum()
     return table.astype(int)
 
@@ -114,7 +114,7 @@ def plans_by_area(sc, month: Month) -> pd.DataFrame:
     counts = area(on["postcode"], on["address_protected"]).value_counts()
     order = sorted(k for k in counts.index if k not in (PROTECTED_AREA, "Not recorded"))
     table = counts.reindex(order + [k for k in ("Not recorded", PROTECTED_AREA) if k in counts.index]
-                           ).to_frame("Children")
+                           ).rename_axis(None).to_frame("Children")
     table.loc["Total"] = table["Children"].sum()
     return table.astype(int)
 
