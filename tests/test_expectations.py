@@ -111,8 +111,8 @@ def _break(frame: pd.DataFrame, expectation: dict, params: dict) -> pd.DataFrame
         frame.loc[rows, column] = (low - timedelta(days=1) if isinstance(low, pd.Timestamp) else low - 1) \
             if low is not None else (high + timedelta(days=30) if isinstance(high, pd.Timestamp) else high + 1)
     elif kind == "expect_column_pair_values_a_to_be_greater_than_b":
-        frame.loc[rows, kw["column_B"]] = frame[kw["column_B"]].dropna().iloc[0] if frame[kw["column_B"]].notna().any() \
-            else pd.Timestamp(params["extract_date"])
+        known = frame[kw["column_B"]].dropna()
+        frame.loc[rows, kw["column_B"]] = known.iloc[0] if len(known) else pd.Timestamp(params["extract_date"])
         frame.loc[rows, kw["column_A"]] = frame.loc[rows, kw["column_B"]] - timedelta(days=1)
     elif kind == "expect_column_max_to_be_between":
         frame[column] = frame[column] - (frame[column].max() - _resolve(kw["min_value"], params)) \

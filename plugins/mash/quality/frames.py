@@ -1,4 +1,4 @@
-"""One batch's files as pandas frames for validation, typed as the contract says.
+"""One batch's files as pandas frames, typed as the contract says: what validation checks and the board report reads.
 
 A file identical to one loaded earlier was not loaded again, so its rows are read from ``batch_file.rows_batch_id``.
 Two checks of event order span files; for them ``with_derived`` gives a frame a column from the file it references.
@@ -15,7 +15,8 @@ from mash.store.schema import batch_file, feed_tables
 # (agency, file) -> (referenced file, key column, {column there: name here})
 DERIVED = {
     ("social_care", "assessments"): ("referrals", "referral_id", {"decision_date": "referral_decision_date"}),
-    ("social_care", "conferences"): ("s47_enquiries", "s47_id", {"strategy_discussion_date": "strategy_discussion_date"}),
+    ("social_care", "conferences"): ("s47_enquiries", "s47_id",
+                                     {"strategy_discussion_date": "strategy_discussion_date"}),
 }
 
 

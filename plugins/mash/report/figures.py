@@ -62,7 +62,8 @@ def children_on_plans(sc: dict[str, pd.DataFrame], month: Month) -> pd.DataFrame
 
 
 def _crosstab(rows: pd.Series, columns: pd.Series, row_order: list[str], column_order: list[str]) -> pd.DataFrame:
-    table = pd.crosstab(rows, columns).rename_axis(index=None, columns=None).reindex(index=row_order, columns=column_order, fill_value=0)
+    table = (pd.crosstab(rows, columns).rename_axis(index=None, columns=None)
+             .reindex(index=row_order, columns=column_order, fill_value=0))
     table = table.loc[table.sum(axis=1) > 0, table.sum(axis=0) > 0] if len(table) else table
     table["Total"] = table.sum(axis=1)
     table.loc["Total"] = table.sum(axis=0)
@@ -149,7 +150,8 @@ def s47_by_quarter(sc, month: Month) -> pd.DataFrame:
     rows = {}
     for q in [last_quarter - k for k in range(3, -1, -1)]:
         first, last = q.start_time.normalize(), min(q.end_time.normalize(), pd.Timestamp(month.last))
-        label = f"{first:%b}-{q.end_time:%b %Y}" + (f" (to {month.last:%d %b})" if last < q.end_time.normalize() else "")
+        partial = f" (to {month.last:%d %b})" if last < q.end_time.normalize() else ""
+        label = f"{first:%b}-{q.end_time:%b %Y}{partial}"
         rows[label] = int(((starts >= first) & (starts <= last)).sum())
     return pd.Series(rows, name="Section 47 enquiries started").to_frame()
 
