@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export MASH_HOME ?= $(CURDIR)/var
 
-.PHONY: install demo test postgres clean
+.PHONY: install demo test postgres browser clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,10 @@ demo: install
 postgres:
 	scripts/ensure-postgres
 
-test: install postgres
+browser:
+	scripts/ensure-chromium
+
+test: install postgres browser
 	$(BIN)/pytest
 
 clean:

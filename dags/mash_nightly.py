@@ -8,18 +8,22 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
 2. **ingest** (mapped, one task per agency, shown by agency name): verifies each complete drop against its
    manifest, archives every file by SHA-256, and loads every row or quarantines it with its row number and a reason.
    A bad drop is rejected with a reason naming the file and column; the other agencies carry on;
-3. **night_summary**: logs the night's counts per agency and state (it fails, and so marks the run failed, when an
+3. **validate** (mapped, one task per agency): checks each newly loaded batch against the agency's Great
+   Expectations suites (`expectations/`, GX called directly). A failed critical expectation rejects that agency's
+   batch (its last good batch stays current; the reason names the file, expectation and column); failed warnings
+   are recorded. Every check's result is stored per batch, and the Data Docs under `MASH_HOME/quality/` are rebuilt;
+4. **night_summary**: logs the night's counts per agency and state (it fails, and so marks the run failed, when an
    agency's ingest failed);
-4. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
+5. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
    scoring, clustering under officers' decisions), keeps each child's hub id stable from night to night with the
    lineage of merges and splits, and queues uncertain pairs for officers (`mash review`);
-5. **publish_shared_view**: applies the sharing policy (`config/sharing_policy.yaml`: consent, significant harm,
+6. **publish_shared_view**: applies the sharing policy (`config/sharing_policy.yaml`: consent, significant harm,
    officers' public-interest decisions; default deny) to every child known to two or more agencies, audits every
    decision to disclose or not in the hash-chained disclosure audit, and publishes each recipient's view and
    multi-agency chronology atomically (`<recipient>_shared_children`, `_involvement`, `_chronology`).
 
 Tasks log counts and batch ids only, and XCom carries batch ids and counts only: no personal data. The same work runs
-without the scheduler as `mash ingest`, `mash status`, `mash match` and `mash publish`.
+without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match` and `mash publish`.
 """
 
 from __future__ import annotations
@@ -84,6 +88,17 @@ def mash_nightly():
                      o.rows_loaded, o.rows_quarantined)
         return [o.batch_id for o in outcomes]
 
+    @task(map_index_template="{{ agency }}", trigger_rule="all_done")
+    def validate(agency: str) -> dict[str, int]:
+        from mash.quality import validate_agency
+
+        get_current_context()["agency"] = agency
+        home, engine = _store()
+        verdicts = {"passed": 0, "warnings": 0, "rejected": 0}
+        for outcome in validate_agency(agency, home, engine):
+            verdicts[outcome.verdict] += 1
+        return verdicts
+
     @task
     def night_summary(batch_ids: list[list[str]]) -> dict[str, int]:
         from mash.status import batches
@@ -120,9 +135,10 @@ def mash_nightly():
         return summary.as_dict()
 
     ingested = ingest.expand(agency=agencies())
-    prepare_store() >> ingested
-    night_summary(ingested)
-    ingested >> match_children() >> publish_shared_view()
+    validated = validate.expand(agency=agencies())
+    prepare_store() >> ingested >> validated
+    validated >> night_summary(ingested)
+    validated >> match_children() >> publish_shared_view()
 
 
 mash_nightly()

@@ -16,6 +16,11 @@ def test_synth_deliver_ingest_and_status_without_airflow(home, tmp_path, capsys)
     assert main(["deliver", str(out / "night-01")]) == 0
     assert main(["ingest", "--strict"]) == 0
     capsys.readouterr()
+    assert main(["validate", "--strict"]) == 0
+    verdicts = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(v["agency"] for v in verdicts) == sorted(agencies())
+    assert all(v["verdict"] in ("passed", "warnings") and v["checks"] > 0 for v in verdicts)
+    assert main(["validate"]) == 0 and capsys.readouterr().out == ""       # nothing is validated twice
 
     assert main(["status", "--json"]) == 0
     batches = json.loads(capsys.readouterr().out)

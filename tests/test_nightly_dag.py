@@ -182,6 +182,8 @@ def test_airflow_does_not_load_the_library_as_plugins():
 def test_matching_runs_even_when_an_agency_fails_and_the_summary_marks_the_run(dagbag):
     dag = dagbag.dags[DAG_ID]
     match, summary = dag.get_task("match_children"), dag.get_task("night_summary")
-    assert match.trigger_rule == "all_done" and match.upstream_task_ids == {"ingest"}
+    assert match.trigger_rule == "all_done" and match.upstream_task_ids == {"validate"}
+    validate = dag.get_task("validate")       # an agency's failed ingest stops no other agency's validation
+    assert validate.trigger_rule == "all_done" and validate.upstream_task_ids == {"ingest"}
     assert summary.trigger_rule == "all_success" and not summary.downstream_task_ids
     assert dag.get_task("publish_shared_view").upstream_task_ids == {"match_children"}

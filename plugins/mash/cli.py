@@ -50,6 +50,30 @@ def cmd_ingest(args, home: Home) -> int:
     return 2 if failed else 1 if rejected and args.strict else 0
 
 
+def cmd_validate(args, home: Home) -> int:
+    from mash.quality import validate_agency
+    from mash.quality.checkpoint import data_docs_index
+    engine = _store(home)
+    rejected = False
+    for agency in args.agency or agencies():
+        for outcome in validate_agency(agency, home, engine):
+            print(json.dumps(outcome.as_dict()))
+            rejected |= outcome.verdict == "rejected"
+    print(f"data docs: {data_docs_index(home)}", file=sys.stderr)
+    return 1 if rejected and args.strict else 0
+
+
+def cmd_report_board(args, home: Home) -> int:
+    from mash.report import board_report
+    try:
+        report = board_report(_store(home), args.month, args.out or home.reports / "board" / args.month)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{report.html}\n{report.pdf}")
+    return 0
+
+
 def cmd_status(args, home: Home) -> int:
     from mash.status import batches, render_table
     rows = batches(_store(home))
@@ -210,6 +234,18 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--agency", action="append", choices=agencies(), help="only this agency (repeatable)")
     ingest.add_argument("--strict", action="store_true", help="exit 1 if any drop was rejected (2 if one failed)")
     ingest.set_defaults(func=cmd_ingest)
+
+    validate = sub.add_parser("validate", help="check loaded batches against the expectation suites; a critical "
+                                                "failure rejects the batch")
+    validate.add_argument("--agency", action="append", choices=agencies(), help="only this agency (repeatable)")
+    validate.add_argument("--strict", action="store_true", help="exit 1 if any batch was rejected")
+    validate.set_defaults(func=cmd_validate)
+
+    report = sub.add_parser("report", help="reports").add_subparsers(dest="report_command", required=True)
+    board = report.add_parser("board", help="the partnership board's monthly report: HTML and PDF")
+    board.add_argument("--month", required=True, help="YYYY-MM")
+    board.add_argument("--out", type=Path, help="folder for the report (default MASH_HOME/reports/board/YYYY-MM)")
+    board.set_defaults(func=cmd_report_board)
 
     status = sub.add_parser("status", help="list every batch with its state and row counts")
     status.add_argument("--json", action="store_true", help="machine-readable output")

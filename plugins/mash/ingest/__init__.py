@@ -25,7 +25,7 @@ from mash.home import Home
 from mash.ingest.parse import HeaderError, parse_file
 from mash.landing import MANIFEST_SUFFIX, Manifest, ManifestError, read_manifest, sha256_of, waiting_manifests
 from mash.store import bulk_insert
-from mash.store.schema import archived_file, batch, batch_file, feed_tables, quarantine
+from mash.store.schema import archived_file, batch, batch_file, feed_tables, quality_validation, quarantine
 
 log = logging.getLogger(__name__)
 QUARANTINE_COLUMNS = ["batch_id", "contract_file", "row_number", "column_name", "reason", "detail"]
@@ -101,7 +101,8 @@ def ingest_drop(manifest_path: Path, contract: Contract, home: Home, engine: Eng
     batch_id = f"{manifest.drop_name}-{manifest.sha256[:8]}"
     with engine.connect() as conn:
         known = conn.execute(select(batch).where(batch.c.batch_id == batch_id)).mappings().first()
-    if known and known["state"] == "loaded":
+    if known and (known["state"] == "loaded" or _validated(batch_id, engine)):
+        # A batch the data-quality checks rejected was loaded: the same bytes would fail the same way.
         log.info("%s: drop already ingested as %s; clearing the landing zone", contract.agency, batch_id)
         _clear_landing(manifest, engine)
         return _outcome(known, note="already ingested")
@@ -136,6 +137,12 @@ def ingest_drop(manifest_path: Path, contract: Contract, home: Home, engine: Eng
                  outcome.rows_in, outcome.rows_loaded, outcome.rows_quarantined)
     _clear_landing(manifest, engine)
     return outcome
+
+
+def _validated(batch_id: str, engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(quality_validation.c.batch_id)
+                            .where(quality_validation.c.batch_id == batch_id)).first() is not None
 
 
 def _verify(manifest: Manifest, archived: dict, contract: Contract) -> None:

@@ -250,6 +250,33 @@ disclosure_audit = Table(
 Index("ix_disclosure_audit_child", disclosure_audit.c.child_id, disclosure_audit.c.entry_id)
 Index("ix_disclosure_audit_recipient", disclosure_audit.c.recipient, disclosure_audit.c.entry_id)
 
+# Data quality: the verdict of each loaded batch's Great Expectations validation, and every check's result, so
+# that trends can be drawn. Counts and expectation names only: never a value from an extract.
+quality_validation = Table(
+    "quality_validation", metadata,
+    Column("batch_id", String(80), ForeignKey("batch.batch_id"), primary_key=True),
+    Column("validated_at", DateTime(timezone=True), nullable=False),
+    Column("verdict", String(10), nullable=False, doc="passed, warnings or rejected (a critical check failed)"),
+    Column("checks", Integer, nullable=False),
+    Column("critical_failed", Integer, nullable=False),
+    Column("warnings_failed", Integer, nullable=False),
+    comment="one row per validated batch; a rejected verdict also set the batch's state and reason",
+)
+
+quality_check = Table(
+    "quality_check", metadata,
+    Column("batch_id", String(80), ForeignKey("batch.batch_id"), primary_key=True),
+    Column("contract_file", String(80), primary_key=True),
+    Column("check_no", Integer, primary_key=True, doc="position of the expectation in its suite"),
+    Column("expectation", String(100), nullable=False),
+    Column("column_name", String(200), doc="the column or columns checked; empty for a check of the whole file"),
+    Column("severity", String(10), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("element_count", BigInteger),
+    Column("unexpected_count", BigInteger),
+    Column("observed", Text, doc="the row count, for the volume check only; never a value from a row"),
+)
+
 SQL_TYPES = {
     "string": Text, "code": String(40), "codes": Text, "integer": BigInteger,
     "date": Date, "datetime": DateTime, "boolean": Boolean,

@@ -1,0 +1,87 @@
+"""The expectation suites (expectations/<agency>/<file>.json) and the thresholds they take from config/quality.yaml.
+
+A suite names its batch-dependent bounds as GX suite parameters ({"$PARAMETER": name}); ``parameters`` computes
+them for one batch: dates of birth plausible for a child or an unborn child on the extract date, no event after the
+extract, freshness, and tonight's volume against the median of recent accepted nights.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cache
+from pathlib import Path
+
+import great_expectations as gx
+import pandas as pd
+import yaml
+
+import mash.quality.expectations  # noqa: F401  (registers the NHS number and UPN expectations with GX)
+from mash.home import REPO_ROOT
+
+SUITES = REPO_ROOT / "expectations"
+CONFIG = REPO_ROOT / "config" / "quality.yaml"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    oldest_child_years: int
+    expected_birth_within_days: int
+    expected_birth_overdue_days: int
+    freshness_days: dict[str, int]
+    history_nights: int
+    min_history: int
+    min_rows: int
+    lower: float
+    upper: float
+    on_time_days: int
+
+    @classmethod
+    def load(cls, path: Path = CONFIG) -> "Thresholds":
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            volume = raw["volume"]
+            return cls(int(raw["oldest_child_years"]), int(raw["expected_birth_within_days"]),
+                       int(raw["expected_birth_overdue_days"]),
+                       {str(k): int(v) for k, v in raw["freshness_days"].items()},
+                       int(volume["history_nights"]), int(volume["min_history"]), int(volume["min_rows"]),
+                       float(volume["lower"]), float(volume["upper"]), int(raw["on_time_days"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: missing or malformed setting ({exc.__class__.__name__}: {exc})") from None
+
+
+def suite_path(agency: str, file: str) -> Path:
+    return SUITES / agency / f"{file}.json"
+
+
+@cache
+def suite_json(agency: str, file: str) -> str:
+    return suite_path(agency, file).read_text(encoding="utf-8")
+
+
+def load_suite(agency: str, file: str) -> gx.ExpectationSuite:
+    """The reviewed suite for one contract file, as a GX ExpectationSuite."""
+    return gx.ExpectationSuite(**json.loads(suite_json(agency, file)))
+
+
+def parameters(suite_name: str, extract_date: date, history: list[int], thresholds: Thresholds) -> dict:
+    """The suite parameters for one file of one batch; ``history`` holds the file's rows on recent accepted nights."""
+    day = pd.Timestamp(extract_date)
+    fresh_days = thresholds.freshness_days.get(suite_name)
+    volume_min, volume_max = 0, None
+    if len(history) >= thresholds.min_history:
+        median = statistics.median(history)
+        if median >= thresholds.min_rows:
+            volume_min, volume_max = int(median * thresholds.lower), int(median * thresholds.upper)
+    return {
+        "extract_date": day,
+        "extract_end": day + timedelta(days=1),
+        "oldest_birth": day - pd.DateOffset(years=thresholds.oldest_child_years),
+        "latest_expected_birth": day + timedelta(days=thresholds.expected_birth_within_days),
+        "oldest_expected_birth": day - timedelta(days=thresholds.expected_birth_overdue_days),
+        "fresh_since": day - timedelta(days=fresh_days) if fresh_days is not None else None,
+        "volume_min": volume_min,
+        "volume_max": volume_max,
+    }

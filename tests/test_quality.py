@@ -1,0 +1,107 @@
+"""Validation in the store: a critical failure rejects only that agency's batch, the agency's last good batch stays
+current, the reason names the check and never a value, every result is kept per batch, Data Docs are built."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from mash.contracts import agencies, contracts
+from mash.delivery import deliver
+from mash.ingest import ingest_agency
+from mash.landing import MANIFEST_SUFFIX, seal_drop
+from mash.link.records import current_batches
+from mash.quality import validate_agency
+from mash.quality.checkpoint import data_docs_index
+from mash.quality.suites import suite_json
+from mash.store.schema import batch, quality_check, quality_validation
+from mash.synth import generate
+
+START = date(2026, 11, 2)
+
+
+def _night(home, engine, night_dir, spoil=None):
+    deliver(night_dir, home)
+    if spoil:
+        spoil(home)
+    outcomes = {}
+    for agency in agencies():
+        ingest_agency(agency, home, engine)
+        outcomes.update({o.agency: o for o in validate_agency(agency, home, engine)})
+    return outcomes
+
+
+def _age_health_events(home):
+    """Health's drop tonight holds only contacts more than a month old: a stale extract (critical freshness)."""
+    folder = home.agency_landing("health")
+    manifest = next(folder.glob(f"*{MANIFEST_SUFFIX}"))
+    body = json.loads(manifest.read_text())
+    manifest.unlink()
+    events = folder / next(f["name"] for f in body["files"] if f["contract_file"] == "events")
+    with events.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["event_date"] = (date.fromisoformat(row["event_date"]) - timedelta(days=60)).isoformat()
+    with events.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    seal_drop(folder, "health", date.fromisoformat(body["extract_date"]),
+              {f["contract_file"]: folder / f["name"] for f in body["files"]})
+
+
+def test_a_critical_failure_rejects_only_that_agencys_batch(store, home, tmp_path):
+    generate(children=400, seed=5, nights=2, out=tmp_path / "synth", start=START)
+    first = _night(home, store, tmp_path / "synth" / "night-01")
+    assert {o.verdict for o in first.values()} <= {"passed", "warnings"}
+    assert set(first) == set(agencies())
+
+    second = _night(home, store, tmp_path / "synth" / "night-02", spoil=_age_health_events)
+    health = second["health"]
+    assert health.verdict == "rejected" and health.critical_failed == 1
+    assert health.reason == ("failed critical data-quality checks: events: expect_column_max_to_be_between on "
+                             "event_date failed")
+    assert all(o.verdict in ("passed", "warnings") for a, o in second.items() if a != "health")
+
+    current = current_batches(store)
+    assert current["health"] == first["health"].batch_id           # last good data stays published
+    for agency in agencies():
+        if agency != "health":
+            assert current[agency] == second[agency].batch_id
+    with store.connect() as conn:
+        row = conn.execute(select(batch).where(batch.c.batch_id == health.batch_id)).mappings().one()
+        assert row["state"] == "rejected" and row["reason"] == health.reason
+        assert row["rows_loaded"] > 0                              # the rows are kept: nothing is lost
+        verdicts = dict(conn.execute(select(quality_validation.c.batch_id, quality_validation.c.verdict)).all())
+        assert len(verdicts) == 2 * len(agencies()) and verdicts[health.batch_id] == "rejected"
+        stored = conn.execute(select(func.count()).select_from(quality_check)
+                              .where(quality_check.c.batch_id == health.batch_id)).scalar_one()
+    expected = sum(len(json.loads(suite_json("health", spec.name))["expectations"])
+                   for spec in contracts()["health"].files)
+    assert stored == expected
+
+    # Re-delivering the same rejected drop does not load it again, and nothing is validated twice.
+    before = _night(home, store, tmp_path / "synth" / "night-02", spoil=_age_health_events)
+    assert before == {}
+    assert data_docs_index(home).is_file()
+    assert any(health.batch_id in p.parts for p in data_docs_index(home).parent.rglob("*.html"))
+
+
+def test_rejection_reasons_and_stored_results_hold_no_extract_values(engine, home, tmp_path):
+    generate(children=300, seed=9, nights=1, out=tmp_path / "synth", start=START)
+    _night(home, engine, tmp_path / "synth" / "night-01")
+    values = set()
+    for path in (tmp_path / "synth" / "night-01").rglob("*.csv"):
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+            for row in csv.DictReader(handle):
+                values |= {row[c] for c in ("nhs_number", "upn", "family_name", "surname", "postcode")
+                           if row.get(c) and len(row[c]) > 4}
+    with engine.connect() as conn:
+        stored = " ".join(str(v) for row in conn.execute(select(quality_check)) for v in row)
+    docs = " ".join(p.read_text(errors="replace") for p in data_docs_index(home).parent.rglob("*.html")
+                    if "validations" in p.parts)
+    assert docs and stored
+    assert not [v for v in values if v in stored or v in docs]
