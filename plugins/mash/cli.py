@@ -177,7 +177,8 @@ def cmd_audit_show(args, home: Home) -> int:
 def cmd_policy_check(args, home: Home) -> int:
     from mash.sharing.policy import load_policy
     policy = load_policy(args.file)
-    print(f"{policy.source}: valid: {len(policy.rules)} rules, {len(policy.data_classes)} data classes, "
+    print(f"{policy.source}: valid: {len(policy.rules)} rules, {len(policy.notices)} notice rules, "
+          f"{len(policy.data_classes)} data classes, "
           f"{len(policy.fields)} fields classified, {len(policy.recipients)} recipients")
     return 0
 
