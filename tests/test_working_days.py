@@ -14,7 +14,8 @@ def test_weekends_and_english_bank_holidays_are_not_working_days():
     assert add_working_days(date(2026, 12, 24), 1) == date(2026, 12, 29)         # Christmas and Boxing Day (Mon 28th)
     assert add_working_days(date(2026, 8, 28), 1) == date(2026, 9, 1)            # English summer bank holiday
     assert is_working_day(date(2026, 8, 3))                                      # Scotland's, not England's
-    assert add_working_days(date(2026, 11, 7), 0) == date(2026, 11, 9)           # Saturday, 0 -> next working day
+    assert add_working_days(date(2026, 11, 7), 0) == date(2026, 11, 9)           # Saturday counts as Monday
+    assert add_working_days(date(2026, 11, 7), 1) == date(2026, 11, 10)
     assert add_working_days(date(2026, 11, 9), -1) == date(2026, 11, 6)
     assert working_days_between(date(2026, 11, 6), date(2026, 11, 9)) == 1
     assert working_days_between(date(2026, 11, 9), date(2026, 11, 6)) == -1
@@ -24,6 +25,6 @@ def test_weekends_and_english_bank_holidays_are_not_working_days():
 def test_adding_n_working_days_spans_n_working_days(start, n):
     end = add_working_days(start, n)
     assert is_working_day(end) and end >= start
-    assert working_days_between(start, end) == n or (n == 0 and not is_working_day(start))
+    assert working_days_between(start, end) == n + (0 if is_working_day(start) else 1)
     if is_working_day(start):
         assert add_working_days(end, -n) == start

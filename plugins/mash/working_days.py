@@ -19,11 +19,12 @@ def is_working_day(day: date) -> bool:
 
 
 def add_working_days(day: date, n: int) -> date:
-    """The n-th working day after ``day`` (before it, for negative n); n == 0 gives ``day`` itself if it is a
-    working day, else the next working day."""
+    """The n-th working day after ``day`` (before it, for negative n). A day that is not a working day counts as
+    the next working day (the previous one, for negative n): a referral made on a Saturday is received on Monday,
+    and one working day later is Tuesday. With n == 0, ``day`` itself or the next working day."""
     step = 1 if n >= 0 else -1
-    while n == 0 and not is_working_day(day):
-        day += timedelta(days=1)
+    while not is_working_day(day):
+        day += timedelta(days=step)
     for _ in range(abs(n)):
         day += timedelta(days=step)
         while not is_working_day(day):

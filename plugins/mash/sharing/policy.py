@@ -280,15 +280,21 @@ def _row_classes(raw_rows, fields, classes) -> tuple[RowClass, ...]:
     return tuple(found)
 
 
-def load_policy(path: Path | None = None) -> Policy:
-    """Read and validate the policy; raises :class:`PolicyError` naming the first problem."""
-    path = Path(path or os.environ.get("MASH_SHARING_POLICY") or DEFAULT_PATH)
+def read_config(path: Path, error: type[Refused] = PolicyError) -> dict:
+    """An officers' YAML configuration file (version 1) as a mapping; ``error`` names the file if it is not one."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"{path.name}: cannot be read as YAML ({type(exc).__name__})") from None
+        raise error(f"{path.name}: cannot be read as YAML ({type(exc).__name__})") from None
     if not isinstance(raw, dict) or raw.get("version") != 1:
-        raise PolicyError(f"{path.name}: must be a mapping with 'version: 1'")
+        raise error(f"{path.name}: must be a mapping with 'version: 1'")
+    return raw
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Read and validate the policy; raises :class:`PolicyError` naming the first problem."""
+    path = Path(path or os.environ.get("MASH_SHARING_POLICY") or DEFAULT_PATH)
+    raw = read_config(path)
     unknown = {k for k in raw if not k.startswith("_")} - {"version", "recipients", "consent_scopes",
                                                           "data_classes", "row_classes", "fields", "rules", "notices"}
     if unknown:
