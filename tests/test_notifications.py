@@ -16,7 +16,7 @@ from mash.ingest import ingest_agency
 from mash.landing import seal_drop
 from mash.link.population import match_children
 from mash.notices.outbox import build
-from mash.notices.notification import _on_plan
+from mash.notices.notification import _of_school_age, _on_plan
 from mash.sharing.tonight import Tonight
 from mash.store.current import current_batches
 from mash.store.schema import batch_file, child_record, feed_tables, notice
@@ -110,12 +110,17 @@ def test_each_notification_fires_on_its_fixture_and_not_on_a_near_miss(night, ho
             leaving_date=YESTERDAY)
     _add(engine, "schools", "enrolments", upn=moving["upn"], school_urn="999999", school_name="Fixture Academy",
          entry_date=NIGHT, enrolment_status="C", dsl_email="dsl@fixture-academy.sch.example")
+    # ... and a child of school age on a plan leaves with no new school: no enrolment at all.
+    born = dict(tonight.rows("social_care", "children", ["date_of_birth"])[["child_id", "date_of_birth"]].values)
+    stranded = next(c for c in enrolled_on_plan[1:] if _of_school_age(born.get(c), NIGHT))
+    stranding = enrolled[enrolled["child_id"] == stranded].iloc[0]
+    _change(engine, "schools", "enrolments", {"upn": stranding["upn"], "leaving_date": None}, leaving_date=YESTERDAY)
     leaver = next(c for c in enrolled["child_id"] if c not in on_plan)
     leaving = enrolled[enrolled["child_id"] == leaver].iloc[0]
     _change(engine, "schools", "enrolments", {"upn": leaving["upn"], "school_urn": leaving["school_urn"]},
             leaving_date=YESTERDAY)
     # Visits: one child on a plan unseen for 30 days; near miss: one seen two days ago.
-    unseen, seen = [c for c in on_plan if c in social and c != mover][:2]
+    unseen, seen = [c for c in on_plan if c in social and c not in (mover, stranded)][:2]
     _change(engine, "social_care", "children", {"child_id": social[unseen]}, last_seen_date=NIGHT - timedelta(30))
     _change(engine, "social_care", "children", {"child_id": social[seen]}, last_seen_date=NIGHT - timedelta(2))
 
@@ -128,6 +133,9 @@ def test_each_notification_fires_on_its_fixture_and_not_on_a_near_miss(night, ho
     about = f"{moving['school_urn']}:{YESTERDAY.isoformat()}"
     assert {f"school-move:{mover}:{about}", f"school-move-new-school:{mover}:{about}"} <= keys
     assert not any(k.startswith(f"school-move:{leaver}:") for k in keys)
+    assert any(k.startswith(f"no-school:{stranded}:") for k in keys)
+    assert any(k.startswith(f"school-move:{stranded}:") for k in keys)
+    assert not any(k.startswith(f"no-school:{mover}:") for k in keys)
     assert f"visit-overdue:{unseen}:{(NIGHT - timedelta(30)).isoformat()}" in keys
     assert not any(k.startswith(f"visit-overdue:{seen}:") for k in keys)
     with engine.connect() as conn:

@@ -6,7 +6,7 @@ sharing policy.
 - ``emergency_attendance``: an A&E attendance by a child on a child protection plan or looked after: the allocated
   social worker.
 - ``school_move``: a child on a plan who leaves a school roll: the social worker, and the new school's lead if the
-  child has joined one.
+  child has joined one; a child of school age on a plan with no current enrolment: the social worker.
 - ``visit_overdue``: a child on a plan not seen by a social worker within the visiting interval: the team manager.
 
 Events before the hub's first notices night (less the lookback) are history and raise nothing.
@@ -32,6 +32,11 @@ def _day(value) -> date | None:
     if value is None or value != value:
         return None
     return value.date() if isinstance(value, datetime) else value
+
+
+def _next_working_day(day: date) -> date:
+    """The first working day after ``day`` (a Sunday night's incident is for Monday)."""
+    return add_working_days(day + timedelta(days=1), 0)
 
 
 def _on_plan(tonight: Tonight, as_of: date) -> set[str]:
@@ -84,13 +89,15 @@ def encompass(tonight: Tonight, as_of: date, since: date, settings: Settings) ->
         found.append(Notice(
             f"encompass:{i.incident_id}:{i.child_id}", "encompass", "schools",
             text(school.dsl_email) or settings.inboxes["schools"]["safeguarding"], i.incident_id, i.child_id,
-            add_working_days(day, 1),
+            _next_working_day(day),
             (*_identity("police", "persons", "forenames", "surname", "date_of_birth", person),
              Field("Incident", i.incident_id, ("police", "incidents", "incident_id")),
              Field("Date", text(day), ("police", "incidents", "occurred_at")),
              Field("Type", "Domestic abuse incident", ("police", "incidents", "incident_type")),
              Field("The child was", "present" if i.child_role == "PRESENT" else "a victim",
-                   ("police", "incidents", "child_role")))))
+                   ("police", "incidents", "child_role"))),
+            (f"Sent for the school day starting {_next_working_day(day).isoformat()} at "
+             f"{settings.encompass_school_day_starts.strftime('%H:%M')}.",)))
     return found
 
 
@@ -113,7 +120,7 @@ def emergency_attendance(tonight: Tonight, as_of: date, since: date, settings: S
         found.append(Notice(
             f"emergency-attendance:{e.event_id}", "emergency_attendance", "social_care",
             text(child.worker_email) or settings.inboxes["social_care"]["safeguarding"], e.event_id, e.child_id,
-            add_working_days(day, 1),
+            _next_working_day(day),
             (*_identity("health", "persons", "given_name", "family_name", "date_of_birth", person),
              Field("Attendance", "Emergency department (A&E)", ("health", "events", "event_type")),
              Field("Date", text(day), ("health", "events", "event_date")),
@@ -144,17 +151,45 @@ def school_move(tonight: Tonight, as_of: date, since: date, settings: Settings) 
                          ("schools", "enrolments", "school_name")))
         found.append(Notice(f"school-move:{left.child_id}:{about}", "school_move", "social_care",
                             text(child.worker_email) or settings.inboxes["social_care"]["safeguarding"], about,
-                            left.child_id, add_working_days(day, 1), content))
+                            left.child_id, _next_working_day(day), content))
         if new is not None:
             found.append(Notice(
                 f"school-move-new-school:{left.child_id}:{about}", "school_move", "schools",
                 text(new.dsl_email) or settings.inboxes["schools"]["safeguarding"], about, left.child_id,
-                add_working_days(day, 1),
+                _next_working_day(day),
                 (*content, Field("The child is on a child protection plan", "yes", ("social_care", "plans", "plan_id")),
                  *([Field("Allocated social worker", text(child.allocated_worker), (*CHILDREN, "allocated_worker")),
                     Field("Social worker's email", text(child.worker_email), (*CHILDREN, "worker_email")),
                     Field("Social worker's phone", text(child.worker_phone), (*CHILDREN, "worker_phone"))]
                    if text(child.allocated_worker) else []))))
+    enrolled = set(enrolments.loc[enrolments["leaving_date"].isna(), "child_id"])
+    return found + _no_school(tonight, as_of, social, enrolled, settings)
+
+
+def _of_school_age(born: date | None, as_of: date) -> bool:
+    """Of compulsory school age (5 to 15) on ``as_of``, roughly: by age, not by school year."""
+    if born is None:
+        return False
+    age = as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
+    return 5 <= age < 16
+
+
+def _no_school(tonight: Tonight, as_of: date, social: dict, enrolled: set[str], settings: Settings) -> list[Notice]:
+    """A child of school age on a plan with no current enrolment: the social worker, once per plan."""
+    plans = tonight.rows("social_care", "plans", ["plan_id", "start_date", "end_date"])
+    plans = plans[open_on(plans["start_date"], plans["end_date"], as_of)].drop_duplicates("child_id")
+    found = []
+    for plan in plans.itertuples(index=False):
+        child = social.get(plan.child_id)
+        if child is None or plan.child_id in enrolled or not _of_school_age(_day(child.date_of_birth), as_of):
+            continue
+        found.append(Notice(
+            f"no-school:{plan.child_id}:{plan.plan_id}", "school_move", "social_care",
+            text(child.worker_email) or settings.inboxes["social_care"]["safeguarding"], plan.plan_id, plan.child_id,
+            _next_working_day(as_of),
+            (*_identity("social_care", "children", "given_name", "family_name", "date_of_birth", child),
+             Field("On a child protection plan", "yes", ("social_care", "plans", "plan_id")),
+             Field("School", "no current enrolment known to the hub", ("schools", "enrolments", "school_name")))))
     return found
 
 
