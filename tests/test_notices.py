@@ -19,7 +19,7 @@ from mash.ingest import ingest_agency
 from mash.link.population import match_children
 from mash.notices.outbox import build, candidates
 from mash.notices.referral import FEEDBACK_AGENCIES, ack_key, outcome_key, overdue, track, tracked_since
-from mash.notices.sending import send
+from mash.notices.sending import requeue, send
 from mash.notices.settings import default_settings
 from mash.sharing.audit import verify
 from mash.sharing.policy import DEFAULT_PATH, default_policy, load_policy
@@ -206,3 +206,7 @@ def test_a_notice_that_keeps_failing_is_marked_failed_after_its_last_attempt(eng
     assert statuses == {"failed"}
     with SmtpServer() as smtp:
         assert send(engine, smtp.url, settings, now=_at(night)).sent == 0 and not smtp.inbox.messages
+        first = sorted(k for k, row in _notices(engine).items() if row["status"] == "failed")[0]
+        assert requeue(engine, [first]) == 1
+        assert send(engine, smtp.url, settings, now=_at(night)).sent == 1 and smtp.inbox.keys() == [first]
+    assert _notices(engine)[first]["attempts"] == 3

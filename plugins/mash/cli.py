@@ -142,6 +142,12 @@ def cmd_notices_send(args, home: Home) -> int:
     return 0
 
 
+def cmd_notices_requeue(args, home: Home) -> int:
+    from mash.notices.sending import requeue
+    print(f"{requeue(_store(home), args.key or None)} failed notice(s) queued for the next send")
+    return 0
+
+
 def cmd_notices_list(args, home: Home) -> int:
     from mash.notices.listing import notices
     rows = notices(_store(home), status=args.status, kind=args.kind)
@@ -310,6 +316,9 @@ def parser() -> argparse.ArgumentParser:
     building.set_defaults(func=cmd_notices_build)
     noticing.add_parser("send", help="send queued notices by SMTP (MASH_SMTP_URL), retrying failed ones when due") \
         .set_defaults(func=cmd_notices_send)
+    requeuing = noticing.add_parser("requeue", help="queue failed notices for another try, once the cause is fixed")
+    requeuing.add_argument("--key", action="append", help="a notice's idempotency key (repeatable; default all failed)")
+    requeuing.set_defaults(func=cmd_notices_requeue)
     listing_notices = noticing.add_parser("list", help="notices with their status and attempts (no addresses)")
     listing_notices.add_argument("--status", choices=["queued", "sent", "failed", "withheld"])
     listing_notices.add_argument("--kind")

@@ -113,6 +113,17 @@ def send(engine: Engine, url: str | None = None, settings: Settings | None = Non
     return SendSummary(sent, failed - gave_up, gave_up, len(queued) - sent - failed)
 
 
+def requeue(engine: Engine, keys: list[str] | None = None) -> int:
+    """Queue ``failed`` notices (those with ``keys``, or all) for another try at the next send, after an officer has
+    fixed the cause (an address, the mail relay); returns how many. Their attempts so far are kept, and each gets
+    one more try before it is marked failed again."""
+    query = update(notice).where(notice.c.status == "failed")
+    if keys is not None:
+        query = query.where(notice.c.idempotency_key.in_(keys))
+    with engine.begin() as conn:
+        return conn.execute(query.values(status="queued", next_attempt_at=None)).rowcount
+
+
 def _close(client: smtplib.SMTP | None) -> None:
     if client is not None:
         try:
