@@ -98,10 +98,13 @@ def test_three_nights_every_referral_fed_back_once_in_time_and_reruns_send_nothi
                     feedback["in the nights"] += ack["as_of"] == night
                     assert ack["as_of"] <= r.acknowledgement_due
                     assert outcome is None or outcome["as_of"] <= r.outcome_due
-            tracked = track(Tonight(store), night, SETTINGS, since)
-            late_or_undecided = tracked.loc[tracked["decision_date"].map(
-                lambda d: d is None or d < NIGHT - timedelta(days=1)), "referral_id"]
-            assert set(overdue(store, night, SETTINGS)["referral_id"]) <= set(late_or_undecided)
+            # Everything sent: overdue are only referrals social care has not decided, or concluded, in time.
+            waiting = {r.referral_id for r in track(Tonight(store), night, SETTINGS, since).itertuples(index=False)
+                       if r.referrer_agency in FEEDBACK_AGENCIES
+                       and (r.decision_date is None and r.acknowledgement_due < night
+                            or r.outcome_date is None and r.outcome_due < night)}
+            listed = overdue(store, night, SETTINGS)
+            assert set(listed["referral_id"]) == waiting and set(listed["status"]) <= {"not built"}
         sent = {key: row for key, row in _notices(store).items() if row["status"] == "sent"}
         keys = smtp.inbox.keys()
         assert len(keys) == len(set(keys)) and set(keys) == set(sent), "every notice sent exactly once"
@@ -184,6 +187,9 @@ def test_an_smtp_outage_leaves_notices_queued_and_retried_not_lost(store, home, 
     rows = _notices(store)
     assert all(rows[k]["status"] == "queued" and rows[k]["attempts"] == 1 and rows[k]["last_error"] ==
                "ConnectionRefusedError" for k in queued)
+    unsent = overdue(store, night + timedelta(days=7), SETTINGS)
+    acks = {k.split(":", 1)[1] for k in queued if k.startswith("referral-ack:")}
+    assert acks and acks <= set(unsent.loc[unsent["status"] == "queued", "referral_id"])
     with SmtpServer(port) as smtp:
         early = send(store, smtp.url, SETTINGS, now=_at(night) + timedelta(minutes=1))    # backoff not yet over
         assert early.sent == 0 and early.waiting == len(queued) and smtp.inbox.messages == []

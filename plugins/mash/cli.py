@@ -328,7 +328,7 @@ def parser() -> argparse.ArgumentParser:
     referring = sub.add_parser("referrals", help="referral tracking and feedback to referrers") \
         .add_subparsers(dest="referrals_command", required=True)
     for name, text in (("list", "every referral: referrer agency, decision, outcome, dates and feedback due"),
-                       ("overdue", "referrals whose acknowledgement or outcome notice was not sent by its due date")):
+                       ("overdue", "referrals whose acknowledgement or outcome notice is past due and not sent")):
         command = referring.add_parser(name, help=text)
         command.add_argument("--as-of", type=date.fromisoformat, default=date.today())
         command.add_argument("--json", action="store_true")

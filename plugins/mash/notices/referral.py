@@ -93,13 +93,14 @@ def track(tonight: Tonight, as_of: date, settings: Settings, since: date | None 
 
 
 def overdue(engine: Engine, as_of: date, settings: Settings) -> pd.DataFrame:
-    """Referrals from an agency whose acknowledgement or outcome notice was not sent by its due date (columns
-    referral_id, child_id, referrer_agency, feedback, due, status): for officers and the board report. Counts and
-    ids only; no names or addresses."""
+    """Referrals from an agency whose acknowledgement or outcome notice is past its due date and still not sent
+    (columns referral_id, child_id, referrer_agency, feedback, due, status: queued, failed or "not built" while
+    social care has recorded no decision or outcome): for officers and the board report. Ids only; no names or
+    addresses. (Whether feedback that was sent came in time is in the notice table: ``due_date`` and ``sent_at``.)"""
     with engine.connect() as conn:
         since = tracked_since(conn, as_of, settings)
         sent = {row.idempotency_key: row for row in conn.execute(
-            select(notice.c.idempotency_key, notice.c.status, notice.c.sent_at)
+            select(notice.c.idempotency_key, notice.c.status)
             .where(notice.c.kind.in_(["referral_acknowledgement", "referral_outcome"])))}
     found = []
     for r in track(Tonight(engine), as_of, settings, since).itertuples(index=False):
@@ -108,8 +109,7 @@ def overdue(engine: Engine, as_of: date, settings: Settings) -> pd.DataFrame:
         for feedback, key, due in (("acknowledgement", ack_key(r.referral_id), r.acknowledgement_due),
                                    ("outcome", outcome_key(r.referral_id), r.outcome_due)):
             row = sent.get(key)
-            given = row is not None and row.status == "sent" and row.sent_at.date() <= due
-            if due < as_of and not given:
+            if due < as_of and (row is None or row.status != "sent"):
                 found.append((r.referral_id, r.child_id, r.referrer_agency, feedback, due,
                               row.status if row is not None else "not built"))
     return pd.DataFrame(found, columns=["referral_id", "child_id", "referrer_agency", "feedback", "due", "status"])

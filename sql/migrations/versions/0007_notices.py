@@ -1,4 +1,4 @@
-"""notices: feedback, notifications, extract notices
+"""notice and notice_night tables (feedback to referrers, notifications, extract notices)
 
 Revision ID: 0007
 Revises: 0004
