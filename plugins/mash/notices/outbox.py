@@ -99,27 +99,24 @@ def build(engine: Engine, home: Home, run_id: str, as_of: date, policy: Policy |
             row = {"idempotency_key": n.key, "kind": n.kind, "recipient": n.recipient, "child_id": n.child_id,
                    "about": n.about, "run_id": run_id, "as_of": as_of, "due_date": n.due_date, "created_at": now,
                    "attempts": 0, "status": "queued"}
+            decision = classes = None
             if n.child_id is not None:
                 classes = n.classes(policy)
                 decision = policy.decide_notice(n.kind, n.recipient, classes)
                 row["rule_id"] = decision.rule_id
-                if not decision.disclose:
-                    row["status"] = "withheld"
-                    entries.append(dict(recipient=n.recipient, child_id=n.child_id,
-                                        data_classes=";".join(sorted(classes)), decision="withhold",
-                                        rule_id=decision.rule_id, basis=decision.basis, public_interest_id=None,
-                                        content_sha256=None))
-                    rows.append(row)
-                    continue
-            subject, text, html = render(n, row.get("rule_id"))
-            row.update(to_address=n.to_address, subject=subject, body_text=text, body_html=html,
-                       outbox_path=_write(home.outbox, n, text, html))
-            if n.child_id is not None:
-                entries.append(dict(recipient=n.recipient, child_id=n.child_id,
-                                    data_classes=";".join(sorted(n.classes(policy))), decision="disclose",
-                                    rule_id=row["rule_id"], basis=decision.basis, public_interest_id=None,
-                                    content_sha256=hashlib.sha256(text.encode()).hexdigest()))
-            built[n.kind] = built.get(n.kind, 0) + 1
+            if decision is None or decision.disclose:
+                subject, text, html = render(n, row.get("rule_id"))
+                row.update(to_address=n.to_address, subject=subject, body_text=text, body_html=html,
+                           outbox_path=_write(home.outbox, n, text, html))
+                built[n.kind] = built.get(n.kind, 0) + 1
+            else:
+                row["status"] = "withheld"
+            if decision is not None:
+                entries.append(dict(recipient=n.recipient, child_id=n.child_id, data_classes=";".join(sorted(classes)),
+                                    decision="disclose" if decision.disclose else "withhold",
+                                    rule_id=decision.rule_id, basis=decision.basis, public_interest_id=None,
+                                    content_sha256=hashlib.sha256(row["body_text"].encode()).hexdigest()
+                                    if decision.disclose else None))
             rows.append(row)
         ids, _ = audit.append(conn, entries, run_id) if entries else ([], None)
         entry_of = iter(ids)
