@@ -164,6 +164,7 @@ def _corrupt_night(synth, tmp_path):
     events = next((night / "health").glob("*-events.csv"))
     events.write_bytes(events.read_bytes() + b"\n")
     shutil.rmtree(night / "consent")
+    next((night / "schools").glob("*.manifest.json")).write_text("{not json", encoding="utf-8")
     return night, bad_value
 
 
@@ -178,12 +179,13 @@ def test_extract_notices_name_rows_and_reasons_never_values(engine, home, synth,
     as_of = NIGHT + timedelta(days=1)
     summary = build(engine, home, "night-2", as_of, parts=("extracts",))
     with engine.connect() as conn:
-        rows = {r["kind"]: r for r in conn.execute(select(notice)).mappings()}
-    assert set(rows) == {"extract_rejected", "extract_quarantined", "extract_late"} and summary.built == {
-        "extract_rejected": 1, "extract_quarantined": 1, "extract_late": 1}
-    assert rows["extract_rejected"]["recipient"] == "health"
-    assert rows["extract_late"]["recipient"] == "consent" and rows["extract_late"]["about"] == as_of.isoformat()
-    quarantined = rows["extract_quarantined"]
+        rows = {(r["kind"], r["recipient"]): r for r in conn.execute(select(notice)).mappings()}
+    assert set(rows) == {("extract_rejected", "health"), ("extract_rejected", "schools"),
+                         ("extract_quarantined", "police"), ("extract_late", "consent"), ("extract_late", "schools")}
+    assert summary.built == {"extract_rejected": 2, "extract_quarantined": 1, "extract_late": 2}
+    assert "manifest could not be read" in rows[("extract_rejected", "schools")]["body_text"]
+    assert rows[("extract_late", "consent")]["about"] == as_of.isoformat()
+    quarantined = rows[("extract_quarantined", "police")]
     assert quarantined["recipient"] == "police" and quarantined["to_address"] == "data.police@police.example.uk"
     assert "incidents row 4, column occurred_at" in quarantined["body_text"]
     assert bad_value not in quarantined["body_text"] and "31/02" not in quarantined["body_html"]

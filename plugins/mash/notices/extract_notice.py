@@ -4,9 +4,9 @@ for the night by the time notices are built). They carry no child's data, so the
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timezone
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 
 from mash.contracts import agencies
 from mash.notices.notice import Notice
@@ -17,17 +17,20 @@ QUARANTINE_LINES = 200          # the rest are counted, and listed by `mash stat
 
 
 def extract_notices(engine: Engine, as_of: date, since: date, settings: Settings) -> list[Notice]:
-    found = []
+    found, received = [], datetime.combine(since, time.min, tzinfo=timezone.utc)
     with engine.connect() as conn:
         batches = conn.execute(select(batch.c.batch_id, batch.c.agency, batch.c.extract_date, batch.c.state,
                                       batch.c.reason, batch.c.rows_quarantined)
-                               .where(batch.c.extract_date >= since, batch.c.extract_date <= as_of)
+                               .where(or_(batch.c.extract_date.between(since, as_of),
+                                          # a drop whose manifest could not be read has no extract date
+                                          batch.c.extract_date.is_(None) & (batch.c.received_at >= received)))
                                .order_by(batch.c.batch_id)).all()
         for b in batches:
             to = settings.inboxes[b.agency]["data"]
             if b.state == "rejected":
+                night = b.extract_date or "an unknown night (its manifest could not be read)"
                 found.append(Notice(f"rejected:{b.batch_id}", "extract_rejected", b.agency, to, b.batch_id,
-                                    lines=(f"Your drop for {b.extract_date} (batch {b.batch_id}) was rejected and "
+                                    lines=(f"Your drop for {night} (batch {b.batch_id}) was rejected and "
                                            "nothing in it was loaded.", f"Reason: {b.reason}",
                                            "Please correct it and drop it again.")))
             elif b.state == "loaded" and b.rows_quarantined:
