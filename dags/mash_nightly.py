@@ -20,10 +20,20 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
 6. **publish_shared_view**: applies the sharing policy (`config/sharing_policy.yaml`: consent, significant harm,
    officers' public-interest decisions; default deny) to every child known to two or more agencies, audits every
    decision to disclose or not in the hash-chained disclosure audit, and publishes each recipient's view and
-   multi-agency chronology atomically (`<recipient>_shared_children`, `_involvement`, `_chronology`).
+   multi-agency chronology atomically (`<recipient>_shared_children`, `_involvement`, `_chronology`);
+7. **extract_notices** (after validation, whatever its outcome): tells each agency's data contact of a rejected drop
+   (by ingest or by a critical expectation), quarantined rows (row number, column and reason, never content) or a
+   late extract;
+8. **build_notices**: feedback to referrers (acknowledgement and outcome) and notifications (Operation Encompass,
+   A&E attendances, school moves, overdue visits), each under its notice rule of the sharing policy and audited,
+   rendered into `MASH_HOME/outbox/<agency>/`;
+9. **send_notices**: sends every queued notice by SMTP (the connection `mash_smtp`, else MASH_SMTP_URL) exactly
+   once per idempotency key; a failed send is recorded and retried with backoff, and fails the task so that
+   Airflow retries it too.
 
 Tasks log counts and batch ids only, and XCom carries batch ids and counts only: no personal data. The same work runs
-without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match` and `mash publish`.
+without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match`, `mash publish` and
+`mash notices build|send`.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from mash.contracts import agencies
 
 log = logging.getLogger(__name__)
 DB_CONNECTION_ID = "mash_db"
+SMTP_CONNECTION_ID = "mash_smtp"
 TIMEZONE = "Europe/London"
 
 
@@ -53,6 +64,23 @@ def _store():
     except AirflowNotFoundException:
         url = home.db_url()
     return home, migrate(url)
+
+
+def _smtp_url() -> str | None:
+    """The Airflow connection `mash_smtp` if defined, else MASH_SMTP_URL (None: notices wait in the outbox)."""
+    from mash.notices.sending import smtp_url
+
+    try:
+        return Connection.get(SMTP_CONNECTION_ID).get_uri()
+    except AirflowNotFoundException:
+        return smtp_url()
+
+
+def _as_of():
+    """The night the run is for, in the hub's time zone (a manual run may have no logical date)."""
+    context = get_current_context()
+    when = context.get("logical_date") or context["dag_run"].run_after
+    return pendulum.instance(when).in_timezone(TIMEZONE).date()
 
 
 def _night() -> str:
@@ -128,17 +156,46 @@ def mash_nightly():
         from mash.sharing.publication import publish
 
         _, engine = _store()
-        context = get_current_context()
-        when = context.get("logical_date") or context["dag_run"].run_after      # a manual run may have no date
-        summary = publish(engine, _night(), pendulum.instance(when).in_timezone(TIMEZONE).date())
+        summary = publish(engine, _night(), _as_of())
         log.info("shared view: %s", summary.as_dict())
+        return summary.as_dict()
+
+    @task(trigger_rule="all_done")
+    def extract_notices() -> dict:
+        from mash.notices.outbox import build
+
+        home, engine = _store()
+        summary = build(engine, home, _night(), _as_of(), parts=("extracts",))
+        log.info("extract notices: %s", summary.as_dict())
+        return summary.as_dict()
+
+    @task
+    def build_notices() -> dict:
+        from mash.notices.outbox import build
+
+        home, engine = _store()
+        summary = build(engine, home, _night(), _as_of(), parts=("children",))
+        log.info("notices: %s", summary.as_dict())
+        return summary.as_dict()
+
+    @task(trigger_rule="all_done")
+    def send_notices() -> dict[str, int]:
+        from mash.notices.sending import send
+
+        _, engine = _store()
+        summary = send(engine, _smtp_url())
+        log.info("sending: %s", summary.as_dict())
+        if summary.failed_attempts:
+            raise RuntimeError(f"{summary.failed_attempts} notice(s) could not be sent; they stay queued for retry")
         return summary.as_dict()
 
     ingested = ingest.expand(agency=agencies())
     validated = validate.expand(agency=agencies())
     prepare_store() >> ingested >> validated
     validated >> night_summary(ingested)
-    validated >> match_children() >> publish_shared_view()
+    extracts, sending = extract_notices(), send_notices()
+    validated >> extracts >> sending
+    validated >> match_children() >> publish_shared_view() >> build_notices() >> sending
 
 
 mash_nightly()

@@ -94,8 +94,8 @@ def test_working_days_skip_weekends_and_english_bank_holidays():
 
 def test_timescales_config_is_checked(tmp_path):
     bad = tmp_path / "timescales.yaml"
-    bad.write_text("referral_decision_working_days: one\n")
-    with pytest.raises(ValueError, match="referral_decision_working_days"):
+    bad.write_text("referrals:\n  decision_working_days: one\n")
+    with pytest.raises(ValueError, match="referrals.decision_working_days"):
         Timescales.load(bad)
 
 

@@ -187,3 +187,11 @@ def test_matching_runs_even_when_an_agency_fails_and_the_summary_marks_the_run(d
     assert validate.trigger_rule == "all_done" and validate.upstream_task_ids == {"ingest"}
     assert summary.trigger_rule == "all_success" and not summary.downstream_task_ids
     assert dag.get_task("publish_shared_view").upstream_task_ids == {"match_children"}
+
+
+def test_notices_are_built_after_the_view_and_extract_notices_whatever_ingest_did(dagbag):
+    dag = dagbag.dags[DAG_ID]
+    extracts, building, sending = (dag.get_task(t) for t in ("extract_notices", "build_notices", "send_notices"))
+    assert extracts.trigger_rule == "all_done" and extracts.upstream_task_ids == {"ingest"}
+    assert building.upstream_task_ids == {"publish_shared_view"}
+    assert sending.trigger_rule == "all_done" and sending.upstream_task_ids == {"build_notices", "extract_notices"}

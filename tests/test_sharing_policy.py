@@ -135,3 +135,50 @@ def _rule(raw, rule_id):
 ])
 def test_a_malformed_policy_is_refused_naming_the_problem(tmp_path, change, message):
     assert message in _broken(tmp_path, change)
+
+
+def _notice(raw, notice_id):
+    return next(r for r in raw["notices"] if r["id"] == notice_id)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda raw: _notice(raw, "F1-referral-acknowledgement").pop("basis"),
+     "notice rule F1-referral-acknowledgement: needs a lawful basis"),
+    (lambda raw: _notice(raw, "E1-operation-encompass")["classes"].append("free_text"),
+     "notice rule E1-operation-encompass: would send what rule N2-free-text forbids: free_text to schools"),
+    (lambda raw: _notice(raw, "A1-emergency-attendance")["classes"].append("education_identifier"),
+     "would send what rule N3-upn-education-only forbids"),
+    (lambda raw: _notice(raw, "E1-operation-encompass").update(notice="gossip"), "'notice' must be one of"),
+    (lambda raw: _notice(raw, "E1-operation-encompass").update(to="team_manager"), "goes to 'school_dsl'"),
+    (lambda raw: _notice(raw, "V1-visit-overdue")["recipients"].append("press"), "unknown recipient(s) ['press']"),
+    (lambda raw: _notice(raw, "V1-visit-overdue").update(id="H1-significant-harm"), "duplicate or reserved id"),
+    (lambda raw: raw["notices"].append({**_notice(raw, "F2-referral-outcome"), "id": "F3"}),
+     "a second rule for notice 'referral_outcome'"),
+    (lambda raw: _notice(raw, "F2-referral-outcome").update(when="consent"), "unknown key(s) ['when']"),
+])
+def test_a_malformed_notice_rule_is_refused_naming_the_problem(tmp_path, change, message):
+    assert message in _broken(tmp_path, change)
+
+
+NOTICE_CLASSES = {"identity", "social_care_status", "involvement"}
+
+
+def test_a_notice_goes_only_to_its_rule_s_recipients_with_only_its_classes(policy):
+    allowed = policy.decide_notice("referral_acknowledgement", "police", NOTICE_CLASSES)
+    assert allowed.disclose and allowed.rule_id == "F1-referral-acknowledgement"
+    assert "Working Together" in allowed.basis
+    assert policy.decide_notice("referral_acknowledgement", "officers", NOTICE_CLASSES).rule_id == DEFAULT_DENY
+    beyond = policy.decide_notice("referral_outcome", "health", NOTICE_CLASSES | {"health_events"})
+    assert not beyond.disclose and beyond.rule_id == DEFAULT_DENY
+    assert not policy.decide_notice("encompass", "police", {"identity", "police_incidents"}).disclose
+    never = policy.decide_notice("encompass", "schools", {"identity", "police_incidents", "free_text"})
+    assert not never.disclose and never.rule_id == "N2-free-text"
+
+
+def test_without_a_notices_section_no_notice_is_allowed(tmp_path):
+    raw = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
+    raw.pop("notices")
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    policy = load_policy(path)
+    assert not policy.decide_notice("encompass", "schools", {"identity", "police_incidents"}).disclose

@@ -157,6 +157,61 @@ def cmd_publish(args, home: Home) -> int:
     return 0
 
 
+def cmd_notices_build(args, home: Home) -> int:
+    from mash.notices.outbox import build
+    summary = build(_store(home), home.ensure(), args.run_id or f"manual-{args.as_of.isoformat()}", args.as_of)
+    print(json.dumps(summary.as_dict()))
+    return 0
+
+
+def cmd_notices_send(args, home: Home) -> int:
+    from mash.notices.sending import SMTP_ENV, send, smtp_url
+    summary = send(_store(home))
+    print(json.dumps(summary.as_dict()))
+    if smtp_url() is None:
+        print(f"no SMTP server configured ({SMTP_ENV}): {summary.waiting} notice(s) wait in {home.outbox}",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_notices_requeue(args, home: Home) -> int:
+    from mash.notices.sending import requeue
+    print(f"{requeue(_store(home), args.key or None)} failed notice(s) queued for the next send")
+    return 0
+
+
+def cmd_notices_list(args, home: Home) -> int:
+    from mash.notices.listing import notices
+    rows = notices(_store(home), status=args.status, kind=args.kind)
+    _print_rows(rows, args.json)
+    return 0
+
+
+def cmd_referrals(args, home: Home) -> int:
+    from mash.notices.referral import overdue, track
+    from mash.notices.settings import default_settings
+    from mash.sharing.tonight import Tonight
+    engine = _store(home)
+    if args.referrals_command == "overdue":
+        found = overdue(engine, args.as_of, default_settings())
+    else:
+        found = track(Tonight(engine), args.as_of, default_settings()).drop(columns=["referrer_email"])
+    _print_rows(found.astype(object).where(found.notna(), None).to_dict("records"), args.json)
+    return 1 if args.referrals_command == "overdue" and len(found) and args.strict else 0
+
+
+def _print_rows(rows: list[dict], as_json: bool) -> None:
+    """Rows as JSON lines or a tab-separated table with a header."""
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    if rows:
+        print("\t".join(rows[0]))
+    for row in rows:
+        print("\t".join("" if v is None else str(v) for v in row.values()))
+    print(f"({len(rows)} row(s))", file=sys.stderr)
+
+
 def cmd_export(args, home: Home) -> int:
     from mash.sharing.export import export_view
     from mash.sharing.policy import default_policy
@@ -209,7 +264,8 @@ def cmd_audit_show(args, home: Home) -> int:
 def cmd_policy_check(args, home: Home) -> int:
     from mash.sharing.policy import load_policy
     policy = load_policy(args.file)
-    print(f"{policy.source}: valid: {len(policy.rules)} rules, {len(policy.data_classes)} data classes, "
+    print(f"{policy.source}: valid: {len(policy.rules)} rules, {len(policy.notices)} notice rules, "
+          f"{len(policy.data_classes)} data classes, "
           f"{len(policy.fields)} fields classified, {len(policy.recipients)} recipients")
     return 0
 
@@ -299,6 +355,35 @@ def parser() -> argparse.ArgumentParser:
                             help="the night whose conditions apply (YYYY-MM-DD; default today)")
     publishing.add_argument("--run-id", help="recorded in the audit (default manual-<as-of>)")
     publishing.set_defaults(func=cmd_publish)
+
+    noticing = sub.add_parser("notices", help="feedback to referrers, notifications and extract notices") \
+        .add_subparsers(dest="notices_command", required=True)
+    building = noticing.add_parser("build", help="build, audit and write tonight's new notices to the outbox")
+    building.add_argument("--as-of", type=date.fromisoformat, default=date.today(),
+                          help="the night (YYYY-MM-DD; default today)")
+    building.add_argument("--run-id", help="recorded in the audit (default manual-<as-of>)")
+    building.set_defaults(func=cmd_notices_build)
+    noticing.add_parser("send", help="send queued notices by SMTP (MASH_SMTP_URL), retrying failed ones when due") \
+        .set_defaults(func=cmd_notices_send)
+    requeuing = noticing.add_parser("requeue", help="queue failed notices for another try, once the cause is fixed")
+    requeuing.add_argument("--key", action="append", help="a notice's idempotency key (repeatable; default all failed)")
+    requeuing.set_defaults(func=cmd_notices_requeue)
+    listing_notices = noticing.add_parser("list", help="notices with their status and attempts (no addresses)")
+    listing_notices.add_argument("--status", choices=["queued", "sent", "failed", "withheld"])
+    listing_notices.add_argument("--kind")
+    listing_notices.add_argument("--json", action="store_true")
+    listing_notices.set_defaults(func=cmd_notices_list)
+
+    referring = sub.add_parser("referrals", help="referral tracking and feedback to referrers") \
+        .add_subparsers(dest="referrals_command", required=True)
+    for name, text in (("list", "every referral: referrer agency, decision, outcome, dates and feedback due"),
+                       ("overdue", "referrals whose acknowledgement or outcome notice is past due and not sent")):
+        command = referring.add_parser(name, help=text)
+        command.add_argument("--as-of", type=date.fromisoformat, default=date.today())
+        command.add_argument("--json", action="store_true")
+        if name == "overdue":
+            command.add_argument("--strict", action="store_true", help="exit 1 if any referral is overdue")
+        command.set_defaults(func=cmd_referrals)
 
     exporting = sub.add_parser("export", help="write one recipient's current shared view to CSV files")
     exporting.add_argument("--recipient", required=True)

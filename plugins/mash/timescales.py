@@ -24,6 +24,17 @@ CONFIG = REPO_ROOT / "config" / "timescales.yaml"
 YEARS = range(1990, 2061)
 
 
+# Each timescale the board's report measures, and where config/timescales.yaml keeps it (section, key).
+SETTINGS = {
+    "referral_decision_working_days": ("referrals", "decision_working_days"),
+    "assessment_working_days": ("referrals", "assessment_working_days"),
+    "initial_conference_working_days": ("conferences", "initial_conference_working_days"),
+    "first_review_months": ("conferences", "first_review_months"),
+    "later_review_months": ("conferences", "later_review_months"),
+    "plan_visit_working_days": ("notifications", "visiting_interval_working_days"),
+}
+
+
 @dataclass(frozen=True)
 class Timescales:
     referral_decision_working_days: int
@@ -36,12 +47,14 @@ class Timescales:
     @classmethod
     def load(cls, path: Path = CONFIG) -> "Timescales":
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        names = [f.name for f in fields(cls)]
-        if missing := [n for n in names if not isinstance(raw.get(n), int) or raw[n] < 0]:
-            raise ValueError(f"{path}: {missing[0]} must be a whole number of days or months, at least 0")
-        if unknown := sorted(set(raw) - set(names)):
-            raise ValueError(f"{path}: unknown setting {unknown[0]!r}")
-        return cls(**{n: raw[n] for n in names})
+        values = {}
+        for name in (f.name for f in fields(cls)):
+            section, key = SETTINGS[name]
+            value = (raw.get(section) or {}).get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{path}: {section}.{key} must be a whole number of days or months, at least 0")
+            values[name] = value
+        return cls(**values)
 
 
 @cache
@@ -82,3 +95,9 @@ def add_working_days(start, days: int):
 
 def is_working_day(day: date) -> bool:
     return bool(np.is_busday(np.datetime64(day, "D"), holidays=bank_holidays()))
+
+
+def next_working_day(day: date) -> date:
+    """``day`` if it is a working day, else the first working day after it."""
+    return pd.Timestamp(np.busday_offset(np.datetime64(day, "D"), 0, roll="forward",
+                                         holidays=bank_holidays())).date()

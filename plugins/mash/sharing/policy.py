@@ -3,6 +3,11 @@
 Loaded from ``config/sharing_policy.yaml`` (or MASH_SHARING_POLICY) and validated at load: every error names the
 rule or the field. Deciding is default deny: :meth:`Policy.decide` returns the first rule whose condition holds for
 the child, a "never" rule wins over every other, and with no rule the answer is :data:`DEFAULT_DENY`.
+
+The ``notices`` section holds the rules for what the hub tells a named professional unasked (feedback to a referrer,
+notifications such as Operation Encompass): each names its notice kind, the recipients, the data classes a notice
+may carry and its lawful basis; :meth:`Policy.decide_notice` allows a notice only within its rule, and never what a
+"never" rule forbids.
 """
 
 from __future__ import annotations
@@ -22,6 +27,15 @@ DEFAULT_PATH = REPO_ROOT / "config" / "sharing_policy.yaml"
 CONDITIONS = ("never", "significant_harm", "consent", "public_interest", "hub_function")
 ROW_CONDITIONS = ("sensitive_code", "true")
 DEFAULT_DENY = "default-deny"
+# The notices the hub knows how to build (mash.notices), and the professional each is addressed to.
+NOTICE_KINDS = {
+    "referral_acknowledgement": "referrer",
+    "referral_outcome": "referrer",
+    "encompass": "school_dsl",
+    "emergency_attendance": "social_worker",
+    "school_move": "social_worker_and_new_school",
+    "visit_overdue": "team_manager",
+}
 
 
 class PolicyError(Refused):
@@ -36,6 +50,16 @@ class Rule:
     when: str
     basis: str                          # the lawful basis as recorded in the audit; the reason for a "never" rule
     requires_scope: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class NoticeRule:
+    """A notice kind the hub may send unasked: to whom, carrying which classes, on what basis."""
+    id: str
+    notice: str
+    recipients: frozenset[str]
+    classes: frozenset[str]
+    basis: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +96,7 @@ class Policy:
     fields: dict[tuple[str, str, str], str]              # (agency, file, column) -> data class
     row_classes: tuple[RowClass, ...]
     rules: tuple[Rule, ...]
+    notices: tuple[NoticeRule, ...] = ()
     source: str = field(default="", compare=False)
 
     def class_of(self, agency: str, file: str, column: str) -> str:
@@ -111,6 +136,18 @@ class Policy:
                 return Decision(True, rule.id, rule.basis)
         return Decision(False, DEFAULT_DENY, "No rule of the sharing policy allows it (default deny)")
 
+    def decide_notice(self, notice: str, recipient: str, classes: set[str]) -> Decision:
+        """Whether a ``notice`` carrying ``classes`` may go to ``recipient``: only under the notice's rule, for a
+        recipient it names, with every class it carries covered, and never a class a "never" rule forbids."""
+        for data_class in sorted(classes):
+            forbidden = self.never(data_class, recipient)
+            if forbidden:
+                return Decision(False, forbidden.id, forbidden.basis)
+        rule = next((r for r in self.notices if r.notice == notice), None)
+        if rule is None or recipient not in rule.recipients or not classes <= rule.classes:
+            return Decision(False, DEFAULT_DENY, "No notice rule of the sharing policy allows it (default deny)")
+        return Decision(True, rule.id, rule.basis)
+
 
 def _listed(raw: dict, key: str, where: str, allowed, what: str) -> frozenset[str]:
     values = raw.get(key)
@@ -138,20 +175,26 @@ def _basis(raw: dict, where: str) -> str:
     return "; ".join(str(basis[k]) for k in ("article", "condition") if basis.get(k))
 
 
+def _identified(raw: dict, where: str, seen: set[str], keys: set[str]) -> str:
+    """Check a rule's id (present, unique, not reserved) and keys; returns how errors name the rule."""
+    if not raw.get("id"):
+        raise PolicyError(f"{where}: needs an id")
+    if raw["id"] in seen or raw["id"] == DEFAULT_DENY:
+        raise PolicyError(f"{where}: duplicate or reserved id")
+    seen.add(raw["id"])
+    unknown = set(raw) - keys
+    if unknown:
+        raise PolicyError(f"{where}: unknown key(s) {sorted(unknown)}")
+    return where
+
+
 def _rules(raw_rules, recipients, classes, scopes) -> tuple[Rule, ...]:
     if not isinstance(raw_rules, list) or not raw_rules:
         raise PolicyError("rules: must be a non-empty list")
     rules, seen = [], set()
     for number, raw in enumerate(raw_rules, start=1):
-        where = f"rule {raw.get('id') or number}"
-        if not raw.get("id"):
-            raise PolicyError(f"{where}: needs an id")
-        if raw["id"] in seen or raw["id"] == DEFAULT_DENY:
-            raise PolicyError(f"{where}: duplicate or reserved id")
-        seen.add(raw["id"])
-        unknown = set(raw) - {"id", "classes", "recipients", "when", "basis", "reason", "requires_scope"}
-        if unknown:
-            raise PolicyError(f"{where}: unknown key(s) {sorted(unknown)}")
+        where = _identified(raw, f"rule {raw.get('id') or number}", seen,
+                            {"id", "classes", "recipients", "when", "basis", "reason", "requires_scope"})
         if raw.get("when") not in CONDITIONS:
             raise PolicyError(f"{where}: 'when' must be one of {list(CONDITIONS)}")
         if raw["when"] == "hub_function" and set(raw.get("recipients") or []) - {r for r, a in recipients.items()
@@ -172,6 +215,33 @@ def _rules(raw_rules, recipients, classes, scopes) -> tuple[Rule, ...]:
                 raise PolicyError(f"rule {rule.id}: would share what rule {never.id} forbids: {clash[0][0]} "
                                   f"to {clash[0][1]}")
     return tuple(rules)
+
+
+def _notices(raw_notices, recipients, classes, rules: tuple[Rule, ...]) -> tuple[NoticeRule, ...]:
+    if raw_notices is None:
+        return ()
+    if not isinstance(raw_notices, list):
+        raise PolicyError("notices: must be a list of notice rules")
+    found, seen = [], {r.id for r in rules}
+    for number, raw in enumerate(raw_notices, start=1):
+        where = _identified(raw, f"notice rule {raw.get('id') or number}", seen,
+                            {"id", "notice", "to", "recipients", "classes", "basis"})
+        if raw.get("notice") not in NOTICE_KINDS:
+            raise PolicyError(f"{where}: 'notice' must be one of {sorted(NOTICE_KINDS)}")
+        if any(r.notice == raw["notice"] for r in found):
+            raise PolicyError(f"{where}: a second rule for notice {raw['notice']!r}")
+        if raw.get("to") != NOTICE_KINDS[raw["notice"]]:
+            raise PolicyError(f"{where}: a {raw['notice']} notice goes to {NOTICE_KINDS[raw['notice']]!r}")
+        rule = NoticeRule(id=raw["id"], notice=raw["notice"],
+                          recipients=_listed(raw, "recipients", where, recipients, "recipient(s)"),
+                          classes=_listed(raw, "classes", where, classes, "data class(es)"),
+                          basis=_basis({**raw, "when": "notice"}, where))
+        for never in (r for r in rules if r.when == "never"):
+            clash = sorted((c, p) for c in rule.classes & never.classes for p in rule.recipients & never.recipients)
+            if clash:
+                raise PolicyError(f"{where}: would send what rule {never.id} forbids: {clash[0][0]} to {clash[0][1]}")
+        found.append(rule)
+    return tuple(found)
 
 
 def _fields(raw_fields, classes) -> dict[tuple[str, str, str], str]:
@@ -211,17 +281,23 @@ def _row_classes(raw_rows, fields, classes) -> tuple[RowClass, ...]:
     return tuple(found)
 
 
-def load_policy(path: Path | None = None) -> Policy:
-    """Read and validate the policy; raises :class:`PolicyError` naming the first problem."""
-    path = Path(path or os.environ.get("MASH_SHARING_POLICY") or DEFAULT_PATH)
+def read_config(path: Path, error: type[Refused] = PolicyError) -> dict:
+    """An officers' YAML configuration file (version 1) as a mapping; ``error`` names the file if it is not one."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"{path.name}: cannot be read as YAML ({type(exc).__name__})") from None
+        raise error(f"{path.name}: cannot be read as YAML ({type(exc).__name__})") from None
     if not isinstance(raw, dict) or raw.get("version") != 1:
-        raise PolicyError(f"{path.name}: must be a mapping with 'version: 1'")
+        raise error(f"{path.name}: must be a mapping with 'version: 1'")
+    return raw
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Read and validate the policy; raises :class:`PolicyError` naming the first problem."""
+    path = Path(path or os.environ.get("MASH_SHARING_POLICY") or DEFAULT_PATH)
+    raw = read_config(path)
     unknown = {k for k in raw if not k.startswith("_")} - {"version", "recipients", "consent_scopes",
-                                                          "data_classes", "row_classes", "fields", "rules"}
+                                                          "data_classes", "row_classes", "fields", "rules", "notices"}
     if unknown:
         raise PolicyError(f"{path.name}: unknown section(s) {sorted(unknown)}")
     recipients = {name: (spec or {}).get("agency") for name, spec in (raw.get("recipients") or {}).items()}
@@ -242,9 +318,10 @@ def load_policy(path: Path | None = None) -> Policy:
     if missing:
         raise PolicyError(f"consent_scopes: no entry for scope(s) {missing}")
     fields = _fields(raw.get("fields"), classes)
+    rules = _rules(raw.get("rules"), recipients, classes, scopes)
     return Policy(recipients=recipients, consent_scopes=scopes, data_classes=classes, fields=fields,
-                  row_classes=_row_classes(raw.get("row_classes"), fields, classes),
-                  rules=_rules(raw.get("rules"), recipients, classes, scopes), source=str(path))
+                  row_classes=_row_classes(raw.get("row_classes"), fields, classes), rules=rules,
+                  notices=_notices(raw.get("notices"), recipients, classes, rules), source=str(path))
 
 
 @cache

@@ -11,7 +11,7 @@ import pandas as pd
 from mash.sharing.tonight import Tonight
 
 
-def _open_on(start: pd.Series, end: pd.Series, as_of: date) -> pd.Series:
+def open_on(start: pd.Series, end: pd.Series, as_of: date) -> pd.Series:
     started = start.map(lambda d: d is not None and not pd.isna(d) and d <= as_of)
     ended = end.map(lambda d: d is not None and not pd.isna(d) and d <= as_of)
     return started & ~ended
@@ -24,5 +24,5 @@ def children_at_risk(tonight: Tonight, as_of: date) -> set[str]:
                                       ("plans", "start_date", "end_date"),
                                       ("looked_after", "start_date", "end_date")):
         rows = tonight.rows("social_care", contract_file, [start, end])
-        found.update(rows.loc[_open_on(rows[start], rows[end], as_of), "child_id"])
+        found.update(rows.loc[open_on(rows[start], rows[end], as_of), "child_id"])
     return found

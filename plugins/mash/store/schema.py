@@ -7,7 +7,7 @@ and the migrations in sql/migrations, which a test checks.
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData,
-                        String, Table, Text)
+                        String, Table, Text, UniqueConstraint)
 
 from mash.contracts import contracts
 
@@ -275,6 +275,46 @@ quality_check = Table(
     Column("element_count", BigInteger),
     Column("unexpected_count", BigInteger),
     Column("observed", Text, doc="the row count, for the volume check only; never a value from a row"),
+)
+
+# Notices (feedback to referrers, notifications, extract notices): one row per idempotency key, so a rerun or a
+# retry never creates or sends a notice twice.
+notice = Table(
+    "notice", metadata,
+    Column("notice_id", Integer, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(200), nullable=False,
+           doc="what the notice is about, e.g. referral-ack:<referral_id>, encompass:<incident_id>:<child_id>"),
+    Column("kind", String(40), nullable=False),
+    Column("recipient", String(40), nullable=False, doc="the agency (policy recipient) it goes to"),
+    Column("child_id", String(20), index=True, doc="the child it is about, if any"),
+    Column("about", String(120), nullable=False, doc="the agency's own id of what it is about (referral, batch)"),
+    Column("rule_id", String(60), doc="the notice rule it was sent under, or the rule that withheld it"),
+    Column("audit_entry_id", BigInteger, doc="its disclosure audit entry (notices about a child)"),
+    Column("run_id", String(80), nullable=False),
+    Column("as_of", Date, nullable=False, doc="the night it was built"),
+    Column("due_date", Date, doc="the day it is due by, where a timescale applies"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("to_address", Text, doc="empty for a withheld notice"),
+    Column("subject", Text),
+    Column("body_text", Text),
+    Column("body_html", Text),
+    Column("outbox_path", Text, doc="relative to MASH_HOME/outbox"),
+    Column("status", String(10), nullable=False, doc="queued, sent, failed (gave up) or withheld (never built)"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(80), doc="the error's type only, never a message"),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    UniqueConstraint("idempotency_key", name="uq_notice_idempotency_key"),
+)
+Index("ix_notice_status", notice.c.status, notice.c.next_attempt_at)
+
+notice_night = Table(
+    "notice_night", metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("run_id", String(80), nullable=False),
+    Column("built_at", DateTime(timezone=True), nullable=False),
+    comment="each night notices were built; the first one bounds which referrals are fed back",
 )
 
 SQL_TYPES = {
