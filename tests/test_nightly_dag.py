@@ -189,9 +189,9 @@ def test_matching_runs_even_when_an_agency_fails_and_the_summary_marks_the_run(d
     assert dag.get_task("publish_shared_view").upstream_task_ids == {"match_children"}
 
 
-def test_notices_are_built_after_the_view_and_extract_notices_whatever_ingest_did(dagbag):
+def test_notices_are_built_after_the_view_and_extract_notices_whatever_validation_did(dagbag):
     dag = dagbag.dags[DAG_ID]
     extracts, building, sending = (dag.get_task(t) for t in ("extract_notices", "build_notices", "send_notices"))
-    assert extracts.trigger_rule == "all_done" and extracts.upstream_task_ids == {"ingest"}
+    assert extracts.trigger_rule == "all_done" and extracts.upstream_task_ids == {"validate"}
     assert building.upstream_task_ids == {"publish_shared_view"}
     assert sending.trigger_rule == "all_done" and sending.upstream_task_ids == {"build_notices", "extract_notices"}
