@@ -11,9 +11,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from mash.report.figures import (Month, children_not_seen, plan_durations, plans_by_age_and_gender, plans_by_area,
-                                 plans_by_category_and_gender, plans_by_ethnicity, referrals_without_outcome,
-                                 s47_by_quarter, timeliness)
+from mash.report.figures import (Month, children_not_seen, feedback_overdue, plan_durations, plans_by_age_and_gender,
+                                 plans_by_area, plans_by_category_and_gender, plans_by_ethnicity,
+                                 referrals_without_outcome, s47_by_quarter, timeliness)
 from mash.timescales import Timescales, add_working_days, working_days_between
 
 DECEMBER = Month.parse("2025-12")
@@ -144,6 +144,16 @@ def test_timeliness_in_working_days(sc):
             "On time": 1, "Late": 1, "No strategy discussion recorded": 1},
         "Review conferences on time": {"On time": 1, "Late": 1, "No earlier conference recorded": 1},
     }
+
+
+def test_overdue_feedback_is_counted_by_referring_agency_and_notice():
+    overdue = pd.DataFrame([("R1", "MASH-1", "police", "acknowledgement"), ("R1", "MASH-1", "police", "outcome"),
+                            ("R2", "MASH-2", "health", "outcome"), ("R3", "MASH-3", "police", "outcome")],
+                           columns=["referral_id", "child_id", "referrer_agency", "feedback"])
+    assert feedback_overdue(overdue).to_dict("index") == {
+        "health": {"Acknowledgement": 0, "Outcome": 1}, "police": {"Acknowledgement": 1, "Outcome": 2},
+        "Total": {"Acknowledgement": 1, "Outcome": 3}}
+    assert feedback_overdue(overdue.iloc[:0]).to_dict("index") == {"Total": {"Acknowledgement": 0, "Outcome": 0}}
 
 
 def test_referrals_without_outcome_and_children_not_seen(sc):

@@ -25,6 +25,8 @@ from mash.quality.suites import Thresholds
 from mash.report import extracts, figures, render
 from mash.report.browser import print_pdf
 from mash.store.schema import batch, child_record, quality_check
+from mash.notices.referral import overdue
+from mash.notices.settings import load_settings
 from mash.timescales import Timescales
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,8 @@ def board_report(engine: Engine, month_text: str, out_dir: Path, today: date | N
         render.table("Against timescales", figures.timeliness(sc, month, timescales), figures.timeliness),
         render.table("Referrals with no recorded outcome", figures.referrals_without_outcome(sc, month),
                      figures.referrals_without_outcome),
+        render.table(f"Referrals whose feedback to the referrer is overdue (as at {as_of})",
+                     figures.feedback_overdue(overdue(engine, as_of, load_settings())), figures.feedback_overdue),
         render.table(f"Children on a plan not seen within the visiting interval (as at {extract_day})",
                      figures.children_not_seen(sc, month, timescales, extract_day), figures.children_not_seen),
     ]

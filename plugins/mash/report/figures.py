@@ -205,14 +205,24 @@ def timeliness(sc, month: Month, timescales: Timescales) -> pd.DataFrame:
 
 
 def referrals_without_outcome(sc, month: Month) -> pd.DataFrame:
-    """Referrals received in the month with no decision recorded by the extract; feedback to referrers is counted
-    once the notices stage records it."""
+    """Referrals received in the month with no decision recorded by the extract (feedback to referrers:
+    :func:`feedback_overdue`)."""
     ref = sc["referrals"]
     received = ref[month.contains(ref["referral_date"])]
     return pd.DataFrame({"Referrals": {
         "Received in the month": len(received),
         "No decision or outcome recorded": int(received["decision"].isna().sum()),
     }})
+
+
+def feedback_overdue(overdue: pd.DataFrame) -> pd.DataFrame:
+    """Referrals whose acknowledgement or outcome notice to the referring agency is past its due date and not sent
+    (``overdue``: :func:`mash.notices.referral.overdue`), by referring agency and notice."""
+    counts = overdue.groupby(["referrer_agency", "feedback"]).size().unstack(fill_value=0) \
+        .reindex(columns=["acknowledgement", "outcome"], fill_value=0)
+    counts = counts.rename(columns=str.capitalize).rename_axis(index=None, columns=None).astype(int)
+    counts.loc["Total"] = counts.sum()
+    return counts
 
 
 def children_not_seen(sc, month: Month, timescales: Timescales, as_of: date) -> pd.DataFrame:
