@@ -169,7 +169,7 @@ def mash_nightly():
         log.info("extract notices: %s", summary.as_dict())
         return summary.as_dict()
 
-    @task
+    @task(trigger_rule="all_done")       # feedback and notifications do not need tonight's shared view
     def build_notices() -> dict:
         from mash.notices.outbox import build
 

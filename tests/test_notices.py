@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mash.contracts import agencies
 from mash.delivery import deliver
@@ -24,7 +24,7 @@ from mash.notices.settings import default_settings
 from mash.sharing.audit import verify
 from mash.sharing.policy import DEFAULT_PATH, default_policy, load_policy
 from mash.sharing.tonight import Tonight
-from mash.store.schema import disclosure_audit, notice
+from mash.store.schema import disclosure_audit, feed_tables, notice
 from mash.synth import generate
 from tests.drops import dump
 from tests.smtp import SmtpServer, free_port
@@ -216,3 +216,29 @@ def test_a_notice_that_keeps_failing_is_marked_failed_after_its_last_attempt(eng
         assert requeue(engine, [first]) == 1
         assert send(engine, smtp.url, settings, now=_at(night)).sent == 1 and smtp.inbox.keys() == [first]
     assert _notices(engine)[first]["attempts"] == 3
+
+
+def test_an_address_field_holding_several_addresses_never_widens_who_is_told(engine, home, synth):
+    night = _load(1, synth, home, engine)
+    referrals = feed_tables[("social_care", "referrals")]
+    with engine.begin() as conn:                     # a referrer's email field with a second address slipped in
+        conn.execute(update(referrals).values(referrer_email="named.person@nhs.example.uk, someone@gmail.example"))
+    build(engine, home, "night-1", night, settings=SETTINGS)
+    feedback = [row for key, row in _notices(engine).items() if key.startswith("referral-")
+                and row["status"] == "queued"]
+    assert feedback
+    assert {row["to_address"] for row in feedback} <= {inbox["safeguarding"] for inbox in SETTINGS.inboxes.values()}
+
+
+def test_a_notice_that_cannot_be_addressed_fails_alone_and_the_others_are_sent(engine, home, synth):
+    night = _load(1, synth, home, engine)
+    build(engine, home, "night-1", night, settings=SETTINGS)
+    queued = sorted(k for k, row in _notices(engine).items() if row["status"] == "queued")
+    with engine.begin() as conn:                     # a header no SMTP message may carry
+        conn.execute(update(notice).where(notice.c.idempotency_key == queued[0])
+                     .values(to_address="a@b.example\nBcc: x@y.example"))
+    with SmtpServer() as smtp:
+        result = send(engine, smtp.url, SETTINGS, now=_at(night))
+        assert result.sent == len(queued) - 1 and result.gave_up == 1
+        assert sorted(smtp.inbox.keys()) == queued[1:]
+    assert _notices(engine)[queued[0]]["status"] == "failed"

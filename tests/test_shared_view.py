@@ -45,9 +45,13 @@ def test_each_recipient_sees_what_the_policy_allows_and_every_value_is_audited(t
     assert set(officers["data_class"]) <= {"social_care_status", "consent_record"}
     assert view(town, "officers", "children")["postcode"].isna().all()
     # A recipient agency sees only children it works with itself.
+    with town.connect() as conn:
+        known_by = dict(conn.execute(text("SELECT c.child_id, c.agencies FROM shared_child c JOIN publication p "
+                                          "ON p.publication_id = c.publication_id AND p.is_current")).all())
     for recipient in ("health", "police", "schools", "social_care"):
         children = view(town, recipient, "children")
-        assert children["agencies"].str.split(";").map(lambda known: recipient in known and len(known) >= 2).all()
+        assert children["child_id"].map(lambda c: recipient in known_by[c].split(";")).all()
+        assert set(children["agencies"].dropna()) <= set(known_by.values())     # shown with involvement only
     assert verify(town.connect()).intact
 
 
@@ -126,6 +130,16 @@ def test_protected_addresses_never_leave(town):
             disclosure_audit.c.rule_id == "N1-protected-address", disclosure_audit.c.decision == "withhold")).all()
     assert raw[raw["child_id"].isin(child_ids)][["postcode", "address"]].isna().all().all()  # not even stored
     assert withheld, "the decision not to share a protected address is audited"
+    # Nor anything that points to where the child lives: their school, GP practice, clinic or hospital site.
+    with town.connect() as conn:
+        involved = pd.read_sql(text("SELECT * FROM shared_involvement"), conn)
+        health = pd.read_sql(text("SELECT child_id, description FROM shared_chronology "
+                                  "WHERE event = 'health contact'"), conn)
+    local = involved[involved["child_id"].isin(child_ids) & involved["agency"].isin(["health", "schools"])]
+    assert len(local) > 0
+    assert local[["organisation", "practitioner_name", "practitioner_email", "practitioner_phone"]].isna().all().all()
+    assert not health[health["child_id"].isin(child_ids)]["description"].str.contains(" at ").any()
+    assert health[~health["child_id"].isin(child_ids)]["description"].str.contains(" at ").any()
 
 
 def _consent_only_child(engine) -> str:
@@ -139,7 +153,7 @@ def _consent_only_child(engine) -> str:
 
 def test_consent_withdrawn_between_two_nights_removes_the_data_on_the_second(town):
     with town.begin() as conn:                            # everyone consents, so some children are shared by consent
-        conn.execute(update(CONSENTS).values(state="GIVEN", scope="ALL", withdrawn_date=None))
+        conn.execute(update(CONSENTS).values(state="GIVEN", scope="EDUCATION; ALL", withdrawn_date=None))
     publish(town, "night-1", NIGHT)
     for recipient in RECIPIENTS:                      # with everyone consenting, every recipient sees someone
         assert len(view(town, recipient, "children")) > 0, recipient
@@ -232,6 +246,13 @@ def test_a_rerun_of_the_same_night_changes_nothing_and_exports_match_the_views(t
     involvement = pd.read_csv(tmp_path / "out" / "involvement.csv", dtype=str)
     assert "open_episodes" in involvement.columns
     assert (tmp_path / "out" / "children.csv").stat().st_mode & 0o077 == 0
+
+
+def test_a_store_where_no_child_is_known_to_two_agencies_publishes_an_empty_view(store):
+    summary = publish(store, "night-1", NIGHT)
+    assert (summary.children, summary.disclosures, summary.audit_entries) == (0, 0, 0)
+    assert all(len(view(store, recipient, "children")) == 0 for recipient in RECIPIENTS)
+    assert verify(store.connect()).intact
 
 
 def test_readers_see_last_night_s_view_until_tonight_s_is_complete(town):

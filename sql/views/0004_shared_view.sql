@@ -4,7 +4,8 @@
 -- A recipient sees a child only where it may see the child's identity, and each other class only where decided.
 
 CREATE VIEW {recipient}_shared_children AS
-SELECT c.publication_id, c.child_id, c.agencies,
+SELECT c.publication_id, c.child_id,
+       CASE WHEN involvement.child_id IS NOT NULL THEN c.agencies END AS agencies,
        c.given_name, c.family_name, c.date_of_birth, c.sex, c.nhs_number,
        CASE WHEN address.child_id IS NOT NULL THEN c.postcode END AS postcode,
        CASE WHEN address.child_id IS NOT NULL THEN c.address END AS address,
@@ -16,7 +17,10 @@ JOIN shared_disclosure identity ON identity.publication_id = c.publication_id AN
 LEFT JOIN shared_disclosure address ON address.publication_id = c.publication_id AND address.child_id = c.child_id
      AND address.recipient = '{recipient}' AND address.data_class = 'address'
 LEFT JOIN shared_disclosure upn ON upn.publication_id = c.publication_id AND upn.child_id = c.child_id
-     AND upn.recipient = '{recipient}' AND upn.data_class = 'education_identifier';
+     AND upn.recipient = '{recipient}' AND upn.data_class = 'education_identifier'
+LEFT JOIN shared_disclosure involvement ON involvement.publication_id = c.publication_id
+     AND involvement.child_id = c.child_id AND involvement.recipient = '{recipient}'
+     AND involvement.data_class = 'involvement';
 
 CREATE VIEW {recipient}_shared_involvement AS
 SELECT i.publication_id, i.child_id, i.agency, i.organisation, i.practitioner_name, i.practitioner_role,

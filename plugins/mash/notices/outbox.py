@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
+from email.utils import getaddresses
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
@@ -76,6 +77,17 @@ def _write(outbox: Path, notice: Notice, text: str, html: str) -> str:
     return f"{notice.recipient}/{name}"
 
 
+def single_address(value: str | None, fallback: str) -> str:
+    """``value`` if it is exactly one email address, else ``fallback`` (the agency's inbox): an address field that
+    holds several addresses, a display name with a line break or anything else must not widen who receives a
+    child's details."""
+    if value and not any(c in value for c in "\r\n,;"):
+        found = getaddresses([value])
+        if len(found) == 1 and found[0][1].count("@") == 1 and found[0][1] == value.strip():
+            return found[0][1]
+    return fallback
+
+
 def build(engine: Engine, home: Home, run_id: str, as_of: date, policy: Policy | None = None,
           settings: Settings | None = None, parts=PARTS) -> BuildSummary:
     """Build, audit and record tonight's new notices of ``parts`` (the nightly DAG's ``extract_notices`` after
@@ -106,7 +118,8 @@ def build(engine: Engine, home: Home, run_id: str, as_of: date, policy: Policy |
                 row["rule_id"] = decision.rule_id
             if decision is None or decision.disclose:
                 subject, text, html = render(n, row.get("rule_id"))
-                row.update(to_address=n.to_address, subject=subject, body_text=text, body_html=html,
+                to = single_address(n.to_address, settings.inboxes[n.recipient]["safeguarding"])
+                row.update(to_address=to, subject=subject, body_text=text, body_html=html,
                            outbox_path=_write(home.outbox, n, text, html))
                 built[n.kind] = built.get(n.kind, 0) + 1
             else:

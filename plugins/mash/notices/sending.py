@@ -69,10 +69,11 @@ def message(row, sender: str) -> EmailMessage:
     return msg
 
 
-def _failed(engine: Engine, row, error: BaseException, now: datetime, settings: Settings) -> bool:
-    """Record a failed attempt; True if that was the last allowed one."""
+def _failed(engine: Engine, row, error: BaseException, now: datetime, settings: Settings,
+            permanent: bool = False) -> bool:
+    """Record a failed attempt; True if that was the last allowed one (or the notice can never be sent)."""
     attempts = row.attempts + 1
-    last = attempts >= settings.max_attempts
+    last = permanent or attempts >= settings.max_attempts
     with engine.begin() as conn:
         conn.execute(update(notice).where(notice.c.notice_id == row.notice_id).values(
             attempts=attempts, last_error=type(error).__name__[:80], last_attempt_at=now,
@@ -96,8 +97,14 @@ def send(engine: Engine, url: str | None = None, settings: Settings | None = Non
     client = None
     for row in due:
         try:
+            email = message(row, settings.sender)
+        except ValueError as exc:                 # a header that cannot be sent: retrying will not help
+            failed += 1
+            gave_up += _failed(engine, row, exc, now, settings, permanent=True)
+            continue
+        try:
             client = client or _connect(url)
-            client.send_message(message(row, settings.sender))
+            client.send_message(email)
         except (smtplib.SMTPException, OSError) as exc:
             failed += 1
             gave_up += _failed(engine, row, exc, now, settings)

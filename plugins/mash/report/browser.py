@@ -1,5 +1,6 @@
 """Headless Chromium (Debian's `chromium` package, installed by scripts/ensure-chromium): prints the board report to
-PDF. The network is closed and nothing is kept between runs: every run gets a fresh profile directory."""
+PDF. Chromium's background networking is switched off (the report is a local file with everything inline) and
+nothing is kept between runs: every run gets a fresh profile directory."""
 
 from __future__ import annotations
 

@@ -64,6 +64,7 @@ class Entry:
     describe: Callable[[pd.DataFrame, "Entry"], pd.Series]
     episode: Callable[[pd.DataFrame], pd.Series] | None = None   # rows that are episodes (open until ``end``)
     significant: Callable[[pd.DataFrame], pd.Series] | None = None   # the rows worth an entry; default all
+    place: str | None = None                # a column naming where it happened: left out for a protected child
 
     def label(self, frame: pd.DataFrame, column: str) -> pd.Series:
         return _label(frame, self.agency, self.file, column)
@@ -78,7 +79,7 @@ def _as_date(values: pd.Series) -> pd.Series:
 
 ENTRIES = (
     Entry("health", "events", "health contact", "event_date", None, ("event_type", "site"),
-          lambda f, e: _join(e.label(f, "event_type"), _text(f["site"], "at "))),
+          lambda f, e: _join(e.label(f, "event_type"), _text(f["site"], "at ")), place="site"),
     Entry("police", "incidents", "police incident", "occurred_at", "ended_at",
           ("incident_type", "child_role", "dash_risk"),
           lambda f, e: _join(e.label(f, "incident_type"), e.label(f, "child_role"),
@@ -163,8 +164,10 @@ def _row_classes(policy: Policy, entry: Entry, frame: pd.DataFrame, base: str) -
     return classes
 
 
-def chronology(tonight: Tonight, policy: Policy, as_of: date, children: set[str]) -> pd.DataFrame:
-    """Every entry about ``children`` (columns :data:`COLUMNS`), ordered by child, date and agency."""
+def chronology(tonight: Tonight, policy: Policy, as_of: date, children: set[str],
+               protected: set[str] = frozenset()) -> pd.DataFrame:
+    """Every entry about ``children`` (columns :data:`COLUMNS`), ordered by child, date and agency; without the
+    place (clinic, hospital site) for a child whose address is protected."""
     frames = []
     for entry in ENTRIES:
         base = entry_class(policy, entry)
@@ -176,6 +179,8 @@ def chronology(tonight: Tonight, policy: Policy, as_of: date, children: set[str]
         if entry.significant:
             frame = frame[entry.significant(frame)]
         frame = frame.reset_index(drop=True)
+        if entry.place:
+            frame[entry.place] = frame[entry.place].where(~frame["child_id"].isin(protected), None)
         if frame.empty:
             continue
         end = _as_date(frame[entry.end]) if entry.end else pd.Series(None, index=frame.index, dtype=object)

@@ -31,5 +31,5 @@ def consent_scopes(latest: pd.DataFrame, as_of: date) -> dict[str, frozenset[str
     """Child id -> the scopes of a consent GIVEN and in force on ``as_of``; children without one are absent."""
     withdrawn = latest["withdrawn_date"].map(lambda d: d is not None and not pd.isna(d) and d <= as_of)
     in_force = latest[(latest["state"] == GIVEN) & ~withdrawn]
-    return {child: frozenset(s for s in (scope or "").split(";") if s)
+    return {child: frozenset(s.strip() for s in (scope or "").split(";") if s.strip())
             for child, scope in zip(in_force["child_id"], in_force["scope"])}

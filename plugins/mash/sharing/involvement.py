@@ -27,8 +27,13 @@ def _latest(frame: pd.DataFrame, date_column: str) -> pd.DataFrame:
     return frame.drop_duplicates("child_id", keep="last")
 
 
-def involvement(tonight: Tonight, children: set[str]) -> pd.DataFrame:
-    """One row per child and agency (columns :data:`INVOLVEMENT_COLUMNS`)."""
+LOCAL = ("health", "schools")          # whose organisation and practitioner say where a child lives (GP, school)
+
+
+def involvement(tonight: Tonight, children: set[str], protected: set[str] = frozenset()) -> pd.DataFrame:
+    """One row per child and agency (columns :data:`INVOLVEMENT_COLUMNS`). For a child whose address is protected
+    (``protected``), the GP practice, the school and their practitioners are left out: they would point to where
+    the child lives; the row still says the agency is involved."""
     events = tonight.rows("health", "events", ["event_date", "event_type", "practitioner_name", "practitioner_role",
                                                "practitioner_email", "practitioner_phone"])
     sensitive = [code for code, entry in code_lists()["health_event_type"].items() if entry.sensitive]
@@ -60,7 +65,9 @@ def involvement(tonight: Tonight, children: set[str]) -> pd.DataFrame:
     found = pd.concat([f.reindex(columns=INVOLVEMENT_COLUMNS) for f in frames if len(f)], ignore_index=True) \
         if any(len(f) for f in frames) else pd.DataFrame(columns=INVOLVEMENT_COLUMNS)
     found["last_contact"] = found["last_contact"].map(lambda v: v.date() if hasattr(v, "hour") else v)
-    found = found[found["child_id"].isin(children)]
+    found = found[found["child_id"].isin(children)].copy()
+    hidden = found["child_id"].isin(protected) & found["agency"].isin(LOCAL)
+    found.loc[hidden, ["organisation", "practitioner_name", "practitioner_email", "practitioner_phone"]] = None
     return found.sort_values(["child_id", "agency"]).reset_index(drop=True)
 
 

@@ -114,7 +114,7 @@ class Policy:
         return any(r.when != "never" and data_class in r.classes for r in self.rules)
 
     def consented(self, facts: Facts, recipient: str, required: frozenset[str]) -> bool:
-        covered = any(recipient in self.consent_scopes[scope] for scope in facts.consent_scopes)
+        covered = any(recipient in self.consent_scopes.get(scope, ()) for scope in facts.consent_scopes)
         return covered and required <= facts.consent_scopes
 
     def holds(self, rule: Rule, facts: Facts, data_class: str, recipient: str) -> bool:

@@ -80,10 +80,16 @@ def _fingerprints(view_children: pd.DataFrame, found_involvement: pd.DataFrame,
     protected = view_children[view_children["address_protected"].astype(bool)]
     parts.append(pd.DataFrame({"child_id": protected["child_id"], "data_class": "protected_address",
                                "hash": np.uint64(1)}))
+    known = view_children[["child_id", "agencies"]]            # which agencies know the child is involvement too
+    parts.append(pd.DataFrame({"child_id": known["child_id"], "data_class": "involvement",
+                               "hash": _row_hashes(known[["agencies"]])}))
     for frame in (found_involvement.assign(data_class="involvement"), found_chronology):
         parts.append(pd.DataFrame({"child_id": frame["child_id"], "data_class": frame["data_class"],
                                    "hash": _row_hashes(frame.drop(columns=["child_id", "data_class"]))}))
-    rows = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    parts = [p for p in parts if len(p)]
+    if not parts:                                  # nobody is known to two agencies (yet)
+        return {}
+    rows = pd.concat(parts, ignore_index=True)
     hashes = rows["hash"].to_numpy(dtype=np.uint64)
     rows["low"], rows["high"] = (hashes & 0xFFFFFFFF).astype(np.int64), (hashes >> 32).astype(np.int64)
     sums = rows.groupby(["child_id", "data_class"], sort=False).agg(low=("low", "sum"), high=("high", "sum"),
@@ -125,8 +131,9 @@ def build_view(engine: Engine, policy: Policy, as_of: date) -> tuple[View, int]:
     known = {c: a for c, a in agencies_by_child(tonight).items() if len(a) >= 2}
     children = set(known)
     view_children = identities(tonight, known)
-    found_involvement = involvement(tonight, children)
-    found_chronology = chronology(tonight, policy, as_of, children)
+    protected = set(view_children.loc[view_children["address_protected"].astype(bool), "child_id"])
+    found_involvement = involvement(tonight, children, protected)
+    found_chronology = chronology(tonight, policy, as_of, children, protected)
     scopes = consent_scopes(latest_consents(tonight), as_of)
     at_risk = children_at_risk(tonight, as_of)
     with engine.connect() as conn:
