@@ -102,7 +102,7 @@ def main() -> None:
         copy.unlink()
         log(f"run {run + 1}: {result['seconds']:.1f} s, {result['peak_mb']:.0f} MB, load {load:.1f}")
     last = results[-1]
-    print(f"| children in view | chronology entries | decisions | median s (min-max) | peak MB | runs |")
+    print("| children in view | chronology entries | decisions | median s (min-max) | peak MB | runs |")
     print("|---|---|---|---|---|---|")
     seconds = [r["seconds"] for r in results]
     print(f"| {last['children']:,} | {last['chronology_entries']:,} | {last['disclosures'] + last['withheld']:,} | "

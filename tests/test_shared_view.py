@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select, text, update
 
-from mash.contracts import code_lists
+from mash.contracts import sensitive_codes
 from mash.home import Home
 from mash.sharing.audit import verify
 from mash.sharing.export import export_view
@@ -25,7 +25,7 @@ from tests.drops import dump
 from tests.views import NIGHT, RECIPIENTS, assert_every_value_is_audited_under_a_rule, populate_town, view
 
 CONSENTS = feed_tables[("consent", "consents")]
-SENSITIVE = {code for code, entry in code_lists()["health_event_type"].items() if entry.sensitive}
+SENSITIVE = set(sensitive_codes("health_event_type"))
 
 
 @pytest.fixture

@@ -150,5 +150,17 @@ def contracts() -> dict[str, Contract]:
     return found
 
 
+@cache
+def labels(list_name: str) -> dict[str, str]:
+    """A code list as code -> label (shared: do not modify)."""
+    return {code: entry.label for code, entry in code_lists()[list_name].items()}
+
+
+@cache
+def sensitive_codes(list_name: str) -> tuple[str, ...]:
+    """The codes of a code list flagged sensitive (e.g. sexual health and CAMHS contacts)."""
+    return tuple(code for code, entry in code_lists()[list_name].items() if entry.sensitive)
+
+
 def agencies() -> list[str]:
     return list(contracts())

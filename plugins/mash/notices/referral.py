@@ -15,7 +15,7 @@ from datetime import date
 import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
-from mash.contracts import code_lists
+from mash.contracts import labels
 from mash.notices.settings import Settings
 from mash.sharing.tonight import Tonight
 from mash.store.schema import notice, notice_night
@@ -28,8 +28,8 @@ CONCLUDED_AT_DECISION = ("NFA", "EH")
 
 
 def label(code_list: str, code) -> str:
-    entry = code_lists()[code_list].get(code) if code else None
-    return entry.label if entry else ""
+    """The code's label; empty for a missing or unknown code."""
+    return labels(code_list).get(code, "") if code else ""
 
 
 def _present(value) -> bool:

@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from mash.contracts import code_lists
+from mash.contracts import labels
 from mash.timescales import Timescales, working_days_between
 
 AGE_BANDS = [("Unborn", None, 0), ("Under 1", 0, 1), ("1-4", 1, 5), ("5-9", 5, 10), ("10-15", 10, 16),
@@ -49,7 +49,7 @@ class Month:
 
 
 def _labels(list_name: str) -> dict[str, str]:
-    return {code: c.label[0].upper() + c.label[1:] for code, c in code_lists()[list_name].items()}
+    return {code: label[0].upper() + label[1:] for code, label in labels(list_name).items()}
 
 
 def children_on_plans(sc: dict[str, pd.DataFrame], month: Month) -> pd.DataFrame:

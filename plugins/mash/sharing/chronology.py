@@ -18,7 +18,7 @@ from datetime import date, datetime
 import pandas as pd
 import yaml
 
-from mash.contracts import code_lists, contracts
+from mash.contracts import contracts, labels, sensitive_codes
 from mash.home import REPO_ROOT
 from mash.sharing.policy import Policy, PolicyError
 from mash.sharing.tonight import Tonight
@@ -27,14 +27,13 @@ CONFIG = REPO_ROOT / "config" / "chronology.yaml"
 COLUMNS = ["child_id", "event_date", "end_date", "is_open", "agency", "data_class", "event", "description"]
 
 
-def _codes(agency: str, contract_file: str, column: str):
-    spec = contracts()[agency].file(contract_file)
-    return code_lists()[next(c.codes for c in spec.columns if c.name == column)]
+def _code_list(agency: str, contract_file: str, column: str) -> str:
+    """The name of the code list a contract column takes its codes from."""
+    return next(c.codes for c in contracts()[agency].file(contract_file).columns if c.name == column)
 
 
 def _label(frame: pd.DataFrame, agency: str, contract_file: str, column: str) -> pd.Series:
-    labels = {code: entry.label for code, entry in _codes(agency, contract_file, column).items()}
-    return frame[column].map(labels).fillna("not recorded").astype(object)
+    return frame[column].map(labels(_code_list(agency, contract_file, column))).fillna("not recorded").astype(object)
 
 
 def _text(values: pd.Series, prefix: str = "") -> pd.Series:
@@ -156,8 +155,8 @@ def _row_classes(policy: Policy, entry: Entry, frame: pd.DataFrame, base: str) -
         if (row_class.agency, row_class.file) != (entry.agency, entry.file) or row_class.replaces:
             continue
         if row_class.when == "sensitive_code":
-            codes = _codes(entry.agency, entry.file, row_class.column)
-            hit = frame[row_class.column].isin([code for code, found in codes.items() if found.sensitive])
+            hit = frame[row_class.column].isin(list(sensitive_codes(_code_list(entry.agency, entry.file,
+                                                                               row_class.column))))
         else:
             hit = frame[row_class.column].map(lambda value: value is True)
         classes = classes.mask(hit.astype(bool), row_class.data_class)

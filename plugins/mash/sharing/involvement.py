@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 from stdnum.gb import nhs
 
-from mash.contracts import code_lists
+from mash.contracts import sensitive_codes
 from mash.link.records import FEEDS, records_from_store
 from mash.sharing.tonight import AGENCIES, Tonight
 
@@ -36,10 +36,10 @@ def involvement(tonight: Tonight, children: set[str], protected: set[str] = froz
     the child lives; the row still says the agency is involved."""
     events = tonight.rows("health", "events", ["event_date", "event_type", "practitioner_name", "practitioner_role",
                                                "practitioner_email", "practitioner_phone"])
-    sensitive = [code for code, entry in code_lists()["health_event_type"].items() if entry.sensitive]
+    sensitive = sensitive_codes("health_event_type")
     # A sexual health nurse or CAMHS practitioner named as "involved" would tell the recipient of a sensitive
     # service: the named health practitioner comes from the latest contact that is not one.
-    health = _latest(events[~events["event_type"].isin(sensitive)], "event_date")
+    health = _latest(events[~events["event_type"].isin(list(sensitive))], "event_date")
     gp = tonight.rows("health", "persons", ["gp_practice_code"]).drop_duplicates("child_id", keep="last")
     health = health.merge(gp, on="child_id", how="left")
     health["organisation"] = _prefixed(health["gp_practice_code"], "GP practice ")
