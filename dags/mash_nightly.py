@@ -5,35 +5,42 @@ Every night each agency (health, police, schools, children's social care) and th
 extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
 
 1. **prepare_store**: migrates the hub's store to the newest schema (idempotent);
-2. **ingest** (mapped, one task per agency, shown by agency name): verifies each complete drop against its
+2. **wait_for_drop** (mapped, one sensor per agency): waits for the agency's manifest for the night, looking every
+   few minutes and giving its worker slot back in between (reschedule mode), until the agency's cut-off
+   (`config/night.yaml`). An agency that has not dropped by then is late: the night goes on with its last good
+   extract and the agency gets a late-extract notice;
+3. **ingest** (mapped, one task per agency, shown by agency name): verifies each complete drop against its
    manifest, archives every file by SHA-256, and loads every row or quarantines it with its row number and a reason.
    A bad drop is rejected with a reason naming the file and column; the other agencies carry on;
-3. **validate** (mapped, one task per agency): checks each newly loaded batch against the agency's Great
+4. **validate** (mapped, one task per agency): checks each newly loaded batch against the agency's Great
    Expectations suites (`expectations/`, GX called directly). A failed critical expectation rejects that agency's
    batch (its last good batch stays current; the reason names the file, expectation and column); failed warnings
    are recorded. Every check's result is stored per batch, and the Data Docs under `MASH_HOME/quality/` are rebuilt;
-4. **night_summary**: logs the night's counts per agency and state (it fails, and so marks the run failed, when an
+5. **night_summary**: logs the night's counts per agency and state (it fails, and so marks the run failed, when an
    agency's ingest failed);
-5. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
+6. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
    scoring, clustering under officers' decisions), keeps each child's hub id stable from night to night with the
    lineage of merges and splits, and queues uncertain pairs for officers (`mash review`);
-6. **publish_shared_view**: applies the sharing policy (`config/sharing_policy.yaml`: consent, significant harm,
+7. **publish_shared_view**: applies the sharing policy (`config/sharing_policy.yaml`: consent, significant harm,
    officers' public-interest decisions; default deny) to every child known to two or more agencies, audits every
    decision to disclose or not in the hash-chained disclosure audit, and publishes each recipient's view and
    multi-agency chronology atomically (`<recipient>_shared_children`, `_involvement`, `_chronology`);
-7. **extract_notices** (after validation, whatever its outcome): tells each agency's data contact of a rejected drop
+8. **extract_notices** (after validation, whatever its outcome): tells each agency's data contact of a rejected drop
    (by ingest or by a critical expectation), quarantined rows (row number, column and reason, never content) or a
    late extract;
-8. **build_notices**: feedback to referrers (acknowledgement and outcome) and notifications (Operation Encompass,
+9. **build_notices**: feedback to referrers (acknowledgement and outcome) and notifications (Operation Encompass,
    A&E attendances, school moves, overdue visits), each under its notice rule of the sharing policy and audited,
    rendered into `MASH_HOME/outbox/<agency>/`;
-9. **send_notices**: sends every queued notice by SMTP (the connection `mash_smtp`, else MASH_SMTP_URL) exactly
+10. **send_notices**: sends every queued notice by SMTP (the connection `mash_smtp`, else MASH_SMTP_URL) exactly
    once per idempotency key; a failed send is recorded and retried with backoff, and fails the task so that
    Airflow retries it too.
 
+A task that fails after its retries alerts the officers (`config/night.yaml`, `alerts.to`) by email, once, and so
+does a night not finished within `deadline.finished_within_minutes` of being queued (an Airflow deadline alert);
+**night_failed** then marks the run failed, though the tasks after the failed one ran on.
 Tasks log counts and batch ids only, and XCom carries batch ids and counts only: no personal data. The same work runs
 without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match`, `mash publish` and
-`mash notices build|send`.
+`mash notices build|send`; `mash drops` shows which agencies' drops for a night have arrived.
 """
 
 from __future__ import annotations
@@ -42,27 +49,36 @@ import logging
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Connection, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk import (AsyncCallback, Connection, DeadlineAlert, DeadlineReference, PokeReturnValue, dag,
+                         get_current_context, task)
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
+from mash.arrivals import load_night_settings
 from mash.contracts import agencies
 
 log = logging.getLogger(__name__)
 DB_CONNECTION_ID = "mash_db"
 SMTP_CONNECTION_ID = "mash_smtp"
 TIMEZONE = "Europe/London"
+NIGHT = load_night_settings()   # config/night.yaml: cut-offs, how often to look, the deadline, officers' address
 
 
-def _store():
-    """The hub's home and store engine: the Airflow connection `mash_db` if defined, else MASH_DB_URL or SQLite."""
+def _home_and_url():
+    """The hub's home and store URL: the Airflow connection `mash_db` if defined, else MASH_DB_URL or SQLite."""
     from mash.home import Home
-    from mash.store import migrate
 
     home = Home.from_env().ensure()
     try:
-        url = Connection.get(DB_CONNECTION_ID).get_uri()
+        return home, Connection.get(DB_CONNECTION_ID).get_uri()
     except AirflowNotFoundException:
-        url = home.db_url()
+        return home, home.db_url()
+
+
+def _store():
+    """The hub's home and store engine, migrated to the newest schema."""
+    from mash.store import migrate
+
+    home, url = _home_and_url()
     return home, migrate(url)
 
 
@@ -76,9 +92,9 @@ def _smtp_url() -> str | None:
         return smtp_url()
 
 
-def _as_of():
+def _as_of(context=None):
     """The night the run is for, in the hub's time zone (a manual run may have no logical date)."""
-    context = get_current_context()
+    context = context or get_current_context()
     when = context.get("logical_date") or context["dag_run"].run_after
     return pendulum.instance(when).in_timezone(TIMEZONE).date()
 
@@ -89,6 +105,26 @@ def _night() -> str:
     return f"night-{context['ds']}" if context.get("ds") else context["run_id"]
 
 
+def _alert_officers(context) -> None:
+    """The failure callback: one alert to the officers for a task that failed after its last retry (a retry is not
+    alerted). Ids, counts and the error's type only: never the error's message."""
+    from sqlalchemy import create_engine
+
+    from mash.alerts import raise_alert, task_failed
+
+    ti = context["ti"]
+    home, url = _home_and_url()
+    engine = create_engine(url)
+    try:
+        error = context.get("exception")
+        index = getattr(ti, "rendered_map_index", None) or (str(ti.map_index) if ti.map_index >= 0 else None)
+        alert = task_failed(ti.dag_id, ti.run_id, ti.task_id, index, ti.try_number,
+                            type(error).__name__ if error else "unknown", _as_of(context), engine)
+        raise_alert(alert, home, _smtp_url(), NIGHT)
+    finally:
+        engine.dispose()
+
+
 @dag(
     dag_id="mash_nightly",
     schedule="30 1 * * *",
@@ -96,7 +132,10 @@ def _night() -> str:
     catchup=False,
     max_active_runs=1,
     tags=["mash", "nightly", "ingest"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True,
+                  "on_failure_callback": _alert_officers},
+    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=NIGHT.finished_within,
+                           callback=AsyncCallback("mash.alerts.deadline_missed")) if NIGHT.finished_within else None,
     doc_md=__doc__,
 )
 def mash_nightly():
@@ -104,7 +143,18 @@ def mash_nightly():
     def prepare_store() -> None:
         _store()
 
-    @task(map_index_template="{{ agency }}")
+    @task.sensor(map_index_template="{{ agency }}", mode="reschedule",
+                 poke_interval=NIGHT.check_every.total_seconds(), timeout=timedelta(hours=20).total_seconds())
+    def wait_for_drop(agency: str) -> PokeReturnValue:
+        from mash.arrivals import AWAITED, drop_state
+
+        get_current_context()["agency"] = agency
+        home, engine = _store()
+        state = drop_state(home, engine, agency, _as_of(), pendulum.now("UTC"), NIGHT)
+        log.info("%s: drop %s", agency, state)
+        return PokeReturnValue(is_done=state != AWAITED, xcom_value=state)
+
+    @task(map_index_template="{{ agency }}", trigger_rule="all_done")    # a late or failed sensor stops no one
     def ingest(agency: str) -> list[str]:
         from mash.ingest import ingest_agency
 
@@ -189,13 +239,25 @@ def mash_nightly():
             raise RuntimeError(f"{summary.failed_attempts} notice(s) could not be sent; they stay queued for retry")
         return summary.as_dict()
 
+    @task(trigger_rule="one_failed", retries=0, on_failure_callback=None)
+    def night_failed() -> None:
+        """Later tasks run on past a failed one (all_done), so Airflow would call the run a success: this task,
+        downstream of every other, fails the run when any of them failed. The failed task has alerted already."""
+        raise AirflowFailException("a task of tonight's run failed: the officers have its alert")
+
+    prepared, waited = prepare_store(), wait_for_drop.expand(agency=agencies())
     ingested = ingest.expand(agency=agencies())
     validated = validate.expand(agency=agencies())
-    prepare_store() >> ingested >> validated
-    validated >> night_summary(ingested)
+    prepared >> waited >> ingested >> validated
+    summary = night_summary(ingested)
+    validated >> summary
     extracts, sending = extract_notices(), send_notices()
     validated >> extracts >> sending
-    validated >> match_children() >> publish_shared_view() >> build_notices() >> sending
+    matched = match_children()
+    published = publish_shared_view()
+    built = build_notices()
+    validated >> matched >> published >> built >> sending
+    [prepared, waited, ingested, validated, summary, extracts, matched, published, built, sending] >> night_failed()
 
 
 mash_nightly()

@@ -105,3 +105,19 @@ def test_rejection_reasons_and_stored_results_hold_no_extract_values(engine, hom
                     if "validations" in p.parts)
     assert docs and stored
     assert not [v for v in values if v in stored or v in docs]
+
+
+def test_a_file_referencing_an_empty_file_is_checked_not_crashed():
+    """Tonight's conferences reference s47 enquiries, and tonight's s47 file has no rows: the referenced dates are
+    missing (so the cross-file order checks have nothing to compare), not a crash of the agency's validation."""
+    import pandas as pd
+    from mash.quality.frames import with_referenced
+    conferences = pd.DataFrame({"s47_id": ["S1", "S2", None], "conference_date": pd.to_datetime(["2026-11-01"] * 3)})
+    empty = pd.DataFrame({"s47_id": pd.Series([], dtype=object),
+                          "strategy_discussion_date": pd.Series([], dtype="datetime64[ns]")})
+    out = with_referenced(conferences, empty, "s47_id", {"strategy_discussion_date": "strategy_discussion_date"})
+    assert out["strategy_discussion_date"].isna().all() and len(out) == 3
+    s47 = pd.DataFrame({"s47_id": ["S2", "S2"], "strategy_discussion_date": pd.to_datetime(["2026-10-01"] * 2)})
+    out = with_referenced(conferences, s47, "s47_id", {"strategy_discussion_date": "strategy_discussion_date"})
+    assert out["strategy_discussion_date"].isna().tolist() == [True, False, True]
+    assert out["strategy_discussion_date"][1] == pd.Timestamp("2026-10-01")

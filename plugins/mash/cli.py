@@ -81,6 +81,17 @@ def cmd_status(args, home: Home) -> int:
     return 0
 
 
+def cmd_drops(args, home: Home) -> int:
+    from datetime import datetime, timezone
+
+    from mash.arrivals import LONDON, drop_states, load_night_settings
+    settings, now = load_night_settings(), datetime.now(timezone.utc)
+    night = args.night or now.astimezone(LONDON).date()
+    for agency, state in drop_states(home, _store(home), night, now, settings).items():
+        print(f"{agency:<12} {state:<8} cut-off {settings.cutoff(agency, night):%Y-%m-%d %H:%M %Z}")
+    return 0
+
+
 def cmd_synth(args, home: Home) -> int:
     from mash.synth import generate
     summary = generate(children=args.children, seed=args.seed, nights=args.nights, out=args.out,
@@ -306,6 +317,10 @@ def parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="list every batch with its state and row counts")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
+
+    drops = sub.add_parser("drops", help="whether each agency's drop for a night has arrived, is awaited or is late")
+    drops.add_argument("--night", type=date.fromisoformat, help="YYYY-MM-DD (default: today, London time)")
+    drops.set_defaults(func=cmd_drops)
 
     synth = sub.add_parser("synth", help="generate realistic synthetic nightly drops for every agency")
     synth.add_argument("--children", type=int, required=True)

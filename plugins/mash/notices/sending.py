@@ -45,7 +45,7 @@ def smtp_url() -> str | None:
     return os.environ.get(SMTP_ENV) or None
 
 
-def _connect(url: str) -> smtplib.SMTP:
+def connect(url: str) -> smtplib.SMTP:
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise ValueError(f"SMTP URL scheme must be one of {sorted(SCHEMES)}")
@@ -103,20 +103,20 @@ def send(engine: Engine, url: str | None = None, settings: Settings | None = Non
             gave_up += _failed(engine, row, exc, now, settings, permanent=True)
             continue
         try:
-            client = client or _connect(url)
+            client = client or connect(url)
             client.send_message(email)
         except (smtplib.SMTPException, OSError) as exc:
             failed += 1
             gave_up += _failed(engine, row, exc, now, settings)
             if not isinstance(exc, smtplib.SMTPRecipientsRefused):   # the connection may be gone: open a new one
-                client = _close(client)
+                client = close(client)
             continue
         with engine.begin() as conn:
             conn.execute(update(notice).where(notice.c.notice_id == row.notice_id).values(
                 status="sent", sent_at=now, attempts=row.attempts + 1, last_attempt_at=now, last_error=None,
                 next_attempt_at=None))
         sent += 1
-    _close(client)
+    close(client)
     return SendSummary(sent, failed - gave_up, gave_up, len(queued) - sent - failed)
 
 
@@ -131,7 +131,7 @@ def requeue(engine: Engine, keys: list[str] | None = None) -> int:
         return conn.execute(query.values(status="queued", next_attempt_at=None)).rowcount
 
 
-def _close(client: smtplib.SMTP | None) -> None:
+def close(client: smtplib.SMTP | None) -> None:
     if client is not None:
         try:
             client.quit()

@@ -58,5 +58,5 @@ def with_referenced(frame: pd.DataFrame, other: pd.DataFrame, key: str, columns:
     lookup = other.drop_duplicates(key).set_index(key)
     out = frame.copy()
     for there, here in columns.items():
-        out[here] = frame[key].map(lookup[there])
+        out[here] = lookup[there].reindex(frame[key].to_numpy()).to_numpy()   # map() fails on an empty lookup
     return out

@@ -4,23 +4,25 @@ Each kind of entry comes from one contract file (:data:`ENTRIES`). Its data clas
 from the sharing policy: the class of the columns the entry shows, which must agree (a policy that splits them
 stops the run), with the policy's row classes applied (a sensitive health service is ``sensitive_health``).
 Descriptions are built from dates and coded values with their labels only: free text never enters the chronology.
-What counts as significant is configuration (``config/chronology.yaml``): a half-term's school attendance appears
+What counts as significant is configuration (``config/chronology.yaml``, or MASH_CHRONOLOGY; validated when the
+chronology is built, and a malformed file stops the publication naming the key): a half-term's school attendance appears
 only when the pupil missed a persistent-absence share of the sessions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+import os
 from dataclasses import dataclass
-from functools import cache
 from datetime import date, datetime
+from functools import cache
+from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from mash.contracts import contracts, labels, sensitive_codes
 from mash.home import REPO_ROOT
-from mash.sharing.policy import Policy, PolicyError
+from mash.sharing.policy import Policy, PolicyError, read_config
 from mash.sharing.tonight import Tonight
 
 CONFIG = REPO_ROOT / "config" / "chronology.yaml"
@@ -89,7 +91,7 @@ ENTRIES = (
     Entry("schools", "attendance", "school attendance", "period_start", "period_end",
           ("sessions_possible", "sessions_authorised_absence", "sessions_unauthorised_absence"),
           lambda f, e: _attendance(f),
-          significant=lambda f: _absence(f) >= settings()["attendance_absence_at_least"]),
+          significant=lambda f: _absence(f) >= absence_threshold()),
     Entry("schools", "exclusions", "school exclusion", "start_date", None, ("category", "reason", "sessions"),
           lambda f, e: _join(e.label(f, "category"), e.label(f, "reason"), _text(f["sessions"], "sessions: "))),
     Entry("social_care", "referrals", "referral", "referral_date", "closure_date",
@@ -120,9 +122,17 @@ ENTRIES = (
 )
 
 
+def absence_threshold() -> float:
+    """The share of missed sessions from which a half-term's attendance is significant."""
+    return _absence_threshold(Path(os.environ.get("MASH_CHRONOLOGY") or CONFIG))
+
+
 @cache
-def settings() -> dict:
-    return yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+def _absence_threshold(path: Path) -> float:
+    value = read_config(path).get("attendance_absence_at_least")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise PolicyError(f"{path.name}: attendance_absence_at_least must be a share between 0 and 1")
+    return float(value)
 
 
 def _absence(f: pd.DataFrame) -> pd.Series:
