@@ -6,6 +6,7 @@
     result.pairs                           # candidate pairs with per-field weights and a decision
     result.model.as_dict()                 # the m/u estimates, for explaining a decision
     link(records, previous=previous)       # incremental: only new and changed records are scored (.incremental)
+    partitions.link_in_partitions(records, 4, directory)   # the same, comparisons in 4 partitions (.partitions)
 
 Blocking (:mod:`.blocking`) finds candidate pairs, :mod:`.comparisons` grades each field of a pair into levels,
 :mod:`.model` estimates a Fellegi-Sunter model from the records themselves and scores the pairs, the settings'
@@ -26,13 +27,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .blocking import candidate_pairs
+from .blocking import Candidates, candidate_pairs
 from .clusters import ConstraintConflict, cluster
 from .comparisons import Features, compare, invalid_identifiers
 from .incremental import Previous, fingerprints, kept_pairs, unchanged
 from .model import Model, estimate, score
 
-__all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "Model", "Previous", "link"]
+__all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "LinkWork", "Model", "Previous", "finish", "link",
+           "prepare"]
 
 DECISIONS = ("link", "review", "non-link")
 
@@ -117,17 +119,39 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
 
     Without ``previous`` (a full relink) every candidate pair is scored by a model estimated on the records alone.
     With it (incremental) only the pairs with a new or changed record on at least one side are blocked and scored,
-    by the previous model; the previous link and review pairs between unchanged records are kept as scored."""
+    by the previous model; the previous link and review pairs between unchanged records are kept as scored.
+
+    The three stages, :func:`prepare`, :func:`~.comparisons.compare` of the candidate pairs and :func:`finish`, are
+    also run apart: :mod:`.partitions` compares the candidate pairs in partitions, on other processes or workers."""
+    work = prepare(records, settings, must_link, cannot_link, previous)
+    started = time.perf_counter()
+    levels = compare(work.features, work.candidates.left, work.candidates.right)
+    work.seconds["comparisons"] = round(time.perf_counter() - started, 3)
+    return finish(work, levels)
+
+
+@dataclass
+class LinkWork:
+    """A linkage run between blocking and comparisons: everything :func:`finish` needs besides the candidate
+    pairs' comparison levels."""
+    settings: LinkSettings
+    features: Features
+    fingerprints: np.ndarray
+    must: np.ndarray            # positions of must-link pairs
+    cannot: np.ndarray          # positions of cannot-link pairs
+    rescore: np.ndarray         # per record: its pairs are scored in this run
+    candidates: Candidates
+    previous: Previous | None
+    invalid_identifiers: dict[str, dict[str, int]]
+    seconds: dict[str, float]   # per step so far
+
+
+def prepare(records: pd.DataFrame, settings: LinkSettings | None = None,
+            must_link: Iterable[tuple[str, str]] = (), cannot_link: Iterable[tuple[str, str]] = (),
+            previous: Previous | None = None) -> LinkWork:
+    """The records' features and the candidate pairs (see :func:`link`)."""
     settings = settings or LinkSettings.load()
-    clock = time.perf_counter()
-    seconds = {}
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 3)
-        clock = now
-
+    started = time.perf_counter()
     features = Features.of(records)
     prints = fingerprints(records)
     index = pd.Series(np.arange(len(features)), index=features.record_id)
@@ -135,11 +159,28 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     cannot = _positions(list(cannot_link), index, "cannot-link")
     rescore = (np.ones(len(features), bool) if previous is None
                else ~unchanged(features.record_id, prints, previous))
-    lap("features")
+    invalid = invalid_identifiers(records, {"nhs_number": features.nhs_number, "upn": features.upn})
+    blocking = time.perf_counter()
     candidates = candidate_pairs(features, settings.max_block_size, None if previous is None else rescore)
-    lap("blocking")
-    levels = compare(features, candidates.left, candidates.right)
-    lap("comparisons")
+    seconds = {"features": round(blocking - started, 3), "blocking": round(time.perf_counter() - blocking, 3)}
+    return LinkWork(settings=settings, features=features, fingerprints=prints, must=must, cannot=cannot,
+                    rescore=rescore, candidates=candidates, previous=previous, invalid_identifiers=invalid,
+                    seconds=seconds)
+
+
+def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
+    """Estimate (a full relink) or reuse (incremental) the model, score and decide the candidate pairs whose
+    comparison ``levels`` are given (one row per candidate pair, in order), and cluster."""
+    settings, features, candidates, previous = work.settings, work.features, work.candidates, work.previous
+    seconds = dict(work.seconds)
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = round(now - clock, 3)
+        clock = now
+
     if previous is None:
         model = estimate(features, candidates, levels, settings.u_random_pairs, settings.seed,
                          settings.em_max_iterations, settings.em_tolerance, settings.probability_floor)
@@ -154,27 +195,27 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     left, right = candidates.left, candidates.right
     kept = 0
     if previous is not None:
-        earlier = kept_pairs(previous, features.record_id, ~rescore)
+        earlier = kept_pairs(previous, features.record_id, ~work.rescore)
         kept = len(earlier)
+        index = pd.Series(np.arange(len(features)), index=features.record_id)
         pairs = pd.concat([pairs, earlier], ignore_index=True)
         left = np.concatenate([left, index[earlier["record_id_l"]].to_numpy()])
         right = np.concatenate([right, index[earlier["record_id_r"]].to_numpy()])
     decision = pairs["decision"].to_numpy()
     lap("scoring")
     label, cluster_stats = cluster(len(features), left, right, pairs["match_weight"].to_numpy(dtype=float),
-                                   decision == "link", features.nhs_number, must, cannot)
+                                   decision == "link", features.nhs_number, work.must, work.cannot)
     width = len(str(max(len(features) - 1, 0)))
     clusters = pd.DataFrame({"record_id": features.record_id,
                              "person_id": [f"P{position:0{width}d}" for position in label]})
     lap("clustering")
     stats = {"records": len(features), "mode": "full" if previous is None else "incremental",
-             "records_rescored": int(rescore.sum()), "pairs_kept": kept,
-             "invalid_identifiers": invalid_identifiers(
-                 records, {"nhs_number": features.nhs_number, "upn": features.upn}), **candidates.stats,
+             "records_rescored": int(work.rescore.sum()), "pairs_kept": kept,
+             "invalid_identifiers": work.invalid_identifiers, **candidates.stats,
              "decisions": {d: int((decision == d).sum()) for d in DECISIONS},
              "persons": int(clusters["person_id"].nunique()), **cluster_stats, "seconds": seconds}
-    return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=prints,
-                      rescored=rescore)
+    return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=work.fingerprints,
+                      rescored=work.rescore)
 
 
 def _decide(scored: pd.DataFrame, settings: LinkSettings) -> np.ndarray:
