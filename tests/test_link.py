@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from mash.cli import main
-from mash.link import ConstraintConflict, LinkSettings, link
-from mash.link.comparisons import invalid_identifiers
-from mash.link.blocking import block_pairs
+from mash.link import ConstraintConflict, LinkSettings, Model, link
+from mash.link.comparisons import Features, invalid_identifiers
+from mash.link.blocking import Candidates, block_pairs
+from mash.link.model import source_priors
 
 # child | record_id | source | nhs_number | upn | given | middle | family | dob | sex | postcode | address
 TOWN = """\
@@ -194,3 +195,36 @@ def test_mash_link_writes_clusters_pairs_and_model(town, tmp_path, capsys):
 def test_records_without_candidate_pairs_are_persons_of_their_own():
     result = link(pd.DataFrame({"record_id": ["a", "b"], "given_name": ["Amelia", "Olivia"]}))
     assert sorted(result.clusters.person_id.unique()) == ["P0", "P1"] and result.pairs.empty
+
+
+def _two_sources(sources: list[str]) -> Features:
+    return Features.of(pd.DataFrame({"record_id": [f"r{i}" for i in range(len(sources))], "source": sources}))
+
+
+def test_each_pair_of_sources_gets_its_own_prior():
+    # A and B list each child once and share 900 children; 300 pairs within A carry some evidence of a match (+8,
+    # namesakes say): under one prior for every pair they would be thought matches one time in 40; C's extract
+    # holds 300 children twice.
+    features = _two_sources(["A"] * 1000 + ["B"] * 1000 + ["C"] * 1000)
+    cross = [(i, 1000 + i, 30.0) for i in range(900)]
+    within_a = [(i, i + 1, 8.0) for i in range(0, 600, 2)]
+    within_c = [(2000 + i, 2001 + i, 30.0) for i in range(0, 600, 2)]
+    left, right, evidence = (np.array(column) for column in zip(*(cross + within_a + within_c)))
+    candidates = Candidates(left, right, {}, {})
+    weights, counts = source_priors(features, candidates, evidence, prior=1e-4, iterations=100, tolerance=1e-9)
+    overall = np.log2(1e-4 / (1 - 1e-4))
+    assert weights["A|B"] > 3 and weights["A|A"] < -2 and weights["C|C"] > 0
+    assert "B|B" not in weights and "A|C" not in weights                  # no candidate pairs: overall prior
+    assert counts["A|B"] == {"record_pairs": 1_000_000, "candidate_pairs": 900, "expected_matches": 900.0}
+    model = Model(m={}, u={}, prior=1e-4, candidate_match_share=0.5, source_prior_weights=weights)
+    prior = model.pair_prior_weights(features, np.array([0, 0, 1000, 1000]), np.array([1000, 1, 1001, 2000]))
+    assert np.allclose(prior, overall + np.array([weights["A|B"], weights["A|A"], 0.0, 0.0]))
+
+
+def test_the_model_keeps_its_source_priors(linked):
+    stored = Model.from_dict(json.loads(json.dumps(linked.model.as_dict())))
+    assert stored.source_prior_weights == linked.model.source_prior_weights
+    assert linked.model.source_prior_weights["health|police"] > 0 > linked.model.source_prior_weights["health|health"]
+    older = linked.model.as_dict()
+    del older["source_prior_weights"]                    # a model stored before priors per pair of sources
+    assert Model.from_dict(older).source_prior_weights == {}
