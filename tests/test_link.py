@@ -224,6 +224,7 @@ def test_each_pair_of_sources_gets_its_own_prior():
 def test_the_model_keeps_its_source_priors(linked):
     stored = Model.from_dict(json.loads(json.dumps(linked.model.as_dict())))
     assert stored.source_prior_weights == linked.model.source_prior_weights
+    assert stored.coverage == linked.model.coverage and 0 < linked.model.coverage["police>health"] < 1
     assert linked.model.source_prior_weights["health|police"] > 0 > linked.model.source_prior_weights["health|health"]
     older = linked.model.as_dict()
     del older["source_prior_weights"]                    # a model stored before priors per pair of sources

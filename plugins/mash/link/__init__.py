@@ -29,6 +29,7 @@ import yaml
 from .blocking import candidate_pairs
 from .clusters import ConstraintConflict, cluster
 from .comparisons import Features, compare, invalid_identifiers
+from .exclusivity import COLUMN as EXCLUSIVITY, exclusivity_weights
 from .incremental import Previous, fingerprints, kept_pairs, unchanged
 from .model import Model, estimate, score
 
@@ -149,7 +150,7 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     scored = score(features, candidates, levels, model)
     pairs = pd.concat([pd.DataFrame({"record_id_l": features.record_id[candidates.left],
                                      "record_id_r": features.record_id[candidates.right]}),
-                       scored.iloc[:, :2], pd.DataFrame({"decision": _decide(scored, settings)}),
+                       scored.iloc[:, :2], pd.DataFrame({"decision": np.full(len(scored), "", dtype=object)}),
                        scored.iloc[:, 2:], levels.add_prefix("l_")], axis=1)
     left, right = candidates.left, candidates.right
     kept = 0
@@ -159,6 +160,8 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
         pairs = pd.concat([pairs, earlier], ignore_index=True)
         left = np.concatenate([left, index[earlier["record_id_l"]].to_numpy()])
         right = np.concatenate([right, index[earlier["record_id_r"]].to_numpy()])
+    pairs = _with_exclusivity(pairs, features, left, right, model)
+    pairs["decision"] = _decide(pairs, settings)
     decision = pairs["decision"].to_numpy()
     lap("scoring")
     label, cluster_stats = cluster(len(features), left, right, pairs["match_weight"].to_numpy(dtype=float),
@@ -175,6 +178,18 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
              "persons": int(clusters["person_id"].nunique()), **cluster_stats, "seconds": seconds}
     return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=prints,
                       rescored=rescore)
+
+
+def _with_exclusivity(pairs: pd.DataFrame, features: Features, left: np.ndarray, right: np.ndarray,
+                      model: Model) -> pd.DataFrame:
+    """The pairs with the extracts' evidence (:mod:`.exclusivity`) weighed over all of them, tonight's and kept
+    ones alike (a kept pair's earlier such weight is replaced), and their match weight and probability updated."""
+    earlier = pairs[EXCLUSIVITY].fillna(0.0).to_numpy() if EXCLUSIVITY in pairs else 0.0
+    weight = pairs["match_weight"].to_numpy(dtype=float) - earlier
+    evidence = exclusivity_weights(features.source, left, right, weight, model.coverage)
+    pairs = pairs.assign(**{EXCLUSIVITY: evidence}, match_weight=weight + evidence)
+    pairs["match_probability"] = 1.0 / (1.0 + np.exp2(-pairs["match_weight"].to_numpy()))
+    return pairs
 
 
 def _decide(scored: pd.DataFrame, settings: LinkSettings) -> np.ndarray:

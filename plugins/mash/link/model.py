@@ -11,7 +11,9 @@
   expected matches among that pair of sources' candidate pairs over all its record pairs. An agency's extract
   usually lists a child once, so two records of one source are rarely the same child, and a small source whose
   children are all known to another (the consent register and social care) has a high prior against it; the data
-  say how far this holds, so an agency whose extract does hold duplicates keeps a prior that allows them.
+  say how far this holds, so an agency whose extract does hold duplicates keeps a prior that allows them;
+- and per ordered pair of sources, the share of one's records whose child is in the other's extract (the
+  coverage that :mod:`.exclusivity` weighs a pair's rivals against).
 
 A pair's weight for a comparison is log2(m/u) of its level (0 for the null level); exact given and family names
 use u = the frequency of that name among the records (term-frequency adjustment: 'Smith' or 'Muhammad' agreeing
@@ -28,6 +30,7 @@ import pandas as pd
 
 from .blocking import PASSES, Candidates
 from .comparisons import COMPARISONS, Comparison, Features, compare, by_name
+from .exclusivity import coverage
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Model:
     # "A|B" (sources in sorted order) -> log2 prior odds of a pair from sources A and B, less prior_weight; a pair of
     # sources not listed (none of its pairs was a candidate) has the overall prior
     source_prior_weights: dict[str, float] = field(default_factory=dict)
+    # "S>T" -> share of source S's records whose child is in T's extract (see mash.link.exclusivity)
+    coverage: dict[str, float] = field(default_factory=dict)
 
     def weights(self, name: str) -> np.ndarray:
         """log2(m/u) per level, 0 for the null level."""
@@ -72,7 +77,8 @@ class Model:
                            for i, label in enumerate(comparison.labels())]}
         return {"prior": self.prior, "prior_weight": self.prior_weight,
                 "candidate_match_share": self.candidate_match_share,
-                "source_prior_weights": dict(self.source_prior_weights), "comparisons": comparisons,
+                "source_prior_weights": dict(self.source_prior_weights), "coverage": dict(self.coverage),
+                "comparisons": comparisons,
                 "twins_guard": twins_guard.__doc__.split("\n\n")[0].strip(), "training": self.training}
 
     @classmethod
@@ -89,7 +95,8 @@ class Model:
                    candidate_match_share=float(document["candidate_match_share"]),
                    training=dict(document.get("training", {})),
                    source_prior_weights={name: float(weight) for name, weight
-                                         in document.get("source_prior_weights", {}).items()})
+                                         in document.get("source_prior_weights", {}).items()},
+                   coverage={name: float(share) for name, share in document.get("coverage", {}).items()})
 
 
 def _distribution(levels: np.ndarray, n_levels: int, weights: np.ndarray | None, floor: float) -> np.ndarray:
@@ -251,6 +258,8 @@ def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u
     evidence = score(features, candidates, levels, model)["match_weight"].to_numpy() - model.prior_weight
     model.source_prior_weights, model.training["source_pairs"] = source_priors(
         features, candidates, evidence, prior, iterations, tolerance)
+    model.coverage = coverage(features.source, candidates.left, candidates.right,
+                              evidence + model.pair_prior_weights(features, candidates.left, candidates.right))
     return model
 
 
