@@ -91,11 +91,21 @@ def _duplicates_excused(codes: np.ndarray, left: np.ndarray, right: np.ndarray, 
     within = (codes[left] == codes[right]) & (_probability(weight) >= _RIVAL_FLOOR)
     if not within.any():
         return np.zeros(len(a)), np.zeros(len(a))
-    probability = _probability(weight[within])
+    n = len(codes)
     same = pd.DataFrame({"h": np.concatenate([left[within], right[within]]),
-                         "j": np.concatenate([right[within], left[within]]), "p": np.tile(probability, 2)})
-    candidates = pd.DataFrame({"s": np.concatenate([a, b]), "j": np.concatenate([b, a]), "odds": np.tile(odds, 2)})
-    joined = candidates.merge(same, on="j")
-    excused = (joined["odds"] * joined["p"]).groupby([joined["s"], joined["h"]]).sum()
-    return (excused.reindex(pd.MultiIndex.from_arrays([a, b])).fillna(0.0).to_numpy(),
-            excused.reindex(pd.MultiIndex.from_arrays([b, a])).fillna(0.0).to_numpy())
+                         "j": np.concatenate([right[within], left[within]]),
+                         "p": np.tile(_probability(weight[within]), 2)})
+    record, partner, both = np.concatenate([a, b]), np.concatenate([b, a]), np.tile(odds, 2)
+    near = np.isin(partner, same["j"].to_numpy())           # only candidates with a likely duplicate matter
+    joined = pd.DataFrame({"s": record[near], "j": partner[near], "odds": both[near]}).merge(same, on="j")
+    excused = (joined["odds"] * joined["p"]).groupby(joined["s"].to_numpy() * n + joined["h"].to_numpy()).sum()
+    keys, values = excused.index.to_numpy(), excused.to_numpy()
+
+    def lookup(s: np.ndarray, h: np.ndarray) -> np.ndarray:
+        if not len(keys):
+            return np.zeros(len(s))
+        code = s.astype(np.int64) * n + h
+        found = np.searchsorted(keys, code).clip(max=len(keys) - 1)
+        return np.where(keys[found] == code, values[found], 0.0)
+
+    return lookup(a, b), lookup(b, a)
