@@ -3,6 +3,7 @@ and the `mash link` command."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -114,7 +115,7 @@ def test_weights_sum_to_the_match_weight(linked):
     weights = pairs.filter(regex="^w_").sum(axis=1)
     assert np.allclose(weights, pairs.match_weight)
     assert np.allclose(pairs.match_probability, 2 ** pairs.match_weight / (1 + 2 ** pairs.match_weight))
-    assert set(pairs.decision) <= {"link", "review", "non-link"}
+    assert set(pairs.decision) <= {"link", "review", "clustered", "non-link"}
     assert {"w_nhs_number", "w_upn", "w_given_name", "w_family_name", "w_date_of_birth", "w_sex", "w_home",
             "w_prior"} <= set(pairs.columns)
 
@@ -134,6 +135,23 @@ def test_invalid_identifiers_are_counted_per_source(linked):
     odd = pd.DataFrame([{"record_id": "x", "source": "schools", "upn": "A1", "nhs_number": " "},
                         {"record_id": "y", "source": "schools", "upn": "", "nhs_number": "401 023 4563"}])
     assert invalid_identifiers(odd) == {"schools": {"nhs_number": 0, "upn": 1}}
+
+
+def test_an_uncertain_pair_already_made_one_child_by_links_is_not_queued(town):
+    # With a far stricter link threshold (odds of 10^8 to 1) most pairs of the town are uncertain. Mohammed Khan's
+    # health and schools records (a spelling variant) are one child through his police record, which both link to:
+    # that pair needs no officer. Amelia Patel's records link to nothing, so her pairs stay in review until an
+    # officer's must-link makes them one child.
+    strict = dataclasses.replace(LinkSettings.load(), link_probability=0.99999999)
+    result = link(town.drop(columns="child"), strict)
+    person = result.clusters.set_index("record_id")["person_id"]
+    assert pair(result, "H01", "P01").decision == pair(result, "S01", "P01").decision == "link"
+    assert pair(result, "H01", "S01").decision == "clustered" and person["H01"] == person["S01"]
+    assert pair(result, "H02", "S02").decision == "review" and person["H02"] != person["S02"]
+    decided = link(town.drop(columns="child"), strict, must_link=[("H02", "S02")])
+    assert pair(decided, "H02", "S02").decision == "clustered"
+    assert pair(decided, "H02", "P02").decision == "review"       # P02 is not one child with them yet
+    assert decided.stats["decisions"]["clustered"] == result.stats["decisions"]["clustered"] + 1
 
 
 def test_must_link_and_cannot_link_are_honoured(town):

@@ -10,8 +10,9 @@
 Blocking (:mod:`.blocking`) finds candidate pairs, :mod:`.comparisons` grades each field of a pair into levels,
 :mod:`.model` estimates a Fellegi-Sunter model from the records themselves and scores the pairs, the settings'
 thresholds decide link / review / non-link, and :mod:`.clusters` groups the linked records into persons under the
-officers' must-link and cannot-link constraints. Precision comes first: a false link shows one child's history to
-another child's professionals.
+officers' must-link and cannot-link constraints; an uncertain pair whose records the links have already made one
+child is ``clustered`` rather than queued for review. Precision comes first: a false link shows one child's
+history to another child's professionals.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .model import Model, estimate, score
 
 __all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "Model", "Previous", "link"]
 
-DECISIONS = ("link", "review", "non-link")
+DECISIONS = ("link", "review", "clustered", "non-link")   # clustered: uncertain alone, but already one child
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,10 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     lap("scoring")
     label, cluster_stats = cluster(len(features), left, right, pairs["match_weight"].to_numpy(dtype=float),
                                    decision == "link", features.nhs_number, must, cannot)
+    # An uncertain pair whose records are one child already, through links (or officers' must-links) each surer
+    # than it, needs no officer: it agrees with what the links decided.
+    decision = np.where((decision == "review") & (label[left] == label[right]), "clustered", decision)
+    pairs["decision"] = decision
     width = len(str(max(len(features) - 1, 0)))
     clusters = pd.DataFrame({"record_id": features.record_id,
                              "person_id": [f"P{position:0{width}d}" for position in label]})
