@@ -11,8 +11,9 @@
 Blocking (:mod:`.blocking`) finds candidate pairs, :mod:`.comparisons` grades each field of a pair into levels,
 :mod:`.model` estimates a Fellegi-Sunter model from the records themselves and scores the pairs, the settings'
 thresholds decide link / review / non-link, and :mod:`.clusters` groups the linked records into persons under the
-officers' must-link and cannot-link constraints. Precision comes first: a false link shows one child's history to
-another child's professionals.
+officers' must-link and cannot-link constraints; an uncertain pair whose records the links have already made one
+child is ``clustered`` rather than queued for review. Precision comes first: a false link shows one child's
+history to another child's professionals.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ import yaml
 from .blocking import Candidates, candidate_pairs
 from .clusters import ConstraintConflict, cluster
 from .comparisons import Features, compare, invalid_identifiers
+from .exclusivity import COLUMN as EXCLUSIVITY, exclusivity_weights
 from .incremental import Previous, fingerprints, kept_pairs, unchanged
 from .model import Model, estimate, score
 
 __all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "LinkWork", "Model", "Previous", "finish", "link",
            "prepare"]
 
-DECISIONS = ("link", "review", "non-link")
+DECISIONS = ("link", "review", "clustered", "non-link")   # clustered: uncertain alone, but already one child
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
     scored = score(features, candidates, levels, model)
     pairs = pd.concat([pd.DataFrame({"record_id_l": features.record_id[candidates.left],
                                      "record_id_r": features.record_id[candidates.right]}),
-                       scored.iloc[:, :2], pd.DataFrame({"decision": _decide(scored, settings)}),
+                       scored.iloc[:, :2], pd.DataFrame({"decision": np.full(len(scored), "", dtype=object)}),
                        scored.iloc[:, 2:], levels.add_prefix("l_")], axis=1)
     left, right = candidates.left, candidates.right
     kept = 0
@@ -201,10 +203,16 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
         pairs = pd.concat([pairs, earlier], ignore_index=True)
         left = np.concatenate([left, index[earlier["record_id_l"]].to_numpy()])
         right = np.concatenate([right, index[earlier["record_id_r"]].to_numpy()])
+    pairs = _with_exclusivity(pairs, features, left, right, model)
+    pairs["decision"] = _decide(pairs, settings)
     decision = pairs["decision"].to_numpy()
     lap("scoring")
     label, cluster_stats = cluster(len(features), left, right, pairs["match_weight"].to_numpy(dtype=float),
                                    decision == "link", features.nhs_number, work.must, work.cannot)
+    # An uncertain pair whose records are one child already, through links (or officers' must-links) each surer
+    # than it, needs no officer: it agrees with what the links decided.
+    decision = np.where((decision == "review") & (label[left] == label[right]), "clustered", decision)
+    pairs["decision"] = decision
     width = len(str(max(len(features) - 1, 0)))
     clusters = pd.DataFrame({"record_id": features.record_id,
                              "person_id": [f"P{position:0{width}d}" for position in label]})
@@ -216,6 +224,18 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
              "persons": int(clusters["person_id"].nunique()), **cluster_stats, "seconds": seconds}
     return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=work.fingerprints,
                       rescored=work.rescore)
+
+
+def _with_exclusivity(pairs: pd.DataFrame, features: Features, left: np.ndarray, right: np.ndarray,
+                      model: Model) -> pd.DataFrame:
+    """The pairs with the extracts' evidence (:mod:`.exclusivity`) weighed over all of them, tonight's and kept
+    ones alike (a kept pair's earlier such weight is replaced), and their match weight and probability updated."""
+    earlier = pairs[EXCLUSIVITY].fillna(0.0).to_numpy() if EXCLUSIVITY in pairs else 0.0
+    weight = pairs["match_weight"].to_numpy(dtype=float) - earlier
+    evidence = exclusivity_weights(features.source, left, right, weight, model.coverage)
+    pairs = pairs.assign(**{EXCLUSIVITY: evidence}, match_weight=weight + evidence)
+    pairs["match_probability"] = 1.0 / (1.0 + np.exp2(-pairs["match_weight"].to_numpy()))
+    return pairs
 
 
 def _decide(scored: pd.DataFrame, settings: LinkSettings) -> np.ndarray:

@@ -85,6 +85,7 @@ def invalid_identifiers(records: pd.DataFrame, valid: dict[str, np.ndarray] | No
 class Features:
     """What the comparisons and blocking keys read, one entry per record (strings are '' when missing)."""
     record_id: np.ndarray
+    source: np.ndarray             # the agency (or file) the record came from
     nhs_number: np.ndarray
     upn: np.ndarray
     given: np.ndarray              # normalised full given name, placeholders removed
@@ -161,6 +162,7 @@ class Features:
         address = names.normalise(frame["address"])
         return cls(
             record_id=frame["record_id"].to_numpy(dtype=object),
+            source=frame["source"].str.strip().to_numpy(dtype=object),
             nhs_number=_valid_identifiers(frame["nhs_number"], IDENTIFIERS["nhs_number"]),
             upn=_valid_identifiers(frame["upn"], IDENTIFIERS["upn"]),
             given=given.to_numpy(dtype=object),
