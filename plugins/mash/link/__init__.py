@@ -138,7 +138,9 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     lap("features")
     candidates = candidate_pairs(features, settings.max_block_size, None if previous is None else rescore)
     lap("blocking")
-    levels = compare(features, candidates.left, candidates.right)
+    involved = np.unique(np.concatenate([candidates.left, candidates.right]))    # compared among themselves
+    levels = compare(features.among(involved), np.searchsorted(involved, candidates.left),
+                     np.searchsorted(involved, candidates.right))
     lap("comparisons")
     if previous is None:
         model = estimate(features, candidates, levels, settings.u_random_pairs, settings.seed,
@@ -154,11 +156,10 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     left, right = candidates.left, candidates.right
     kept = 0
     if previous is not None:
-        earlier = kept_pairs(previous, features.record_id, ~rescore)
+        earlier, earlier_left, earlier_right = kept_pairs(previous, index.index, ~rescore)
         kept = len(earlier)
         pairs = pd.concat([pairs, earlier], ignore_index=True)
-        left = np.concatenate([left, index[earlier["record_id_l"]].to_numpy()])
-        right = np.concatenate([right, index[earlier["record_id_r"]].to_numpy()])
+        left, right = np.concatenate([left, earlier_left]), np.concatenate([right, earlier_right])
     decision = pairs["decision"].to_numpy()
     lap("scoring")
     label, cluster_stats = cluster(len(features), left, right, pairs["match_weight"].to_numpy(dtype=float),
@@ -172,7 +173,7 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
              "invalid_identifiers": invalid_identifiers(
                  records, {"nhs_number": features.nhs_number, "upn": features.upn}), **candidates.stats,
              "decisions": {d: int((decision == d).sum()) for d in DECISIONS},
-             "persons": int(clusters["person_id"].nunique()), **cluster_stats, "seconds": seconds}
+             "persons": len(np.unique(label)), **cluster_stats, "seconds": seconds}
     return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=prints,
                       rescored=rescore)
 
