@@ -48,13 +48,19 @@ def person_schema(records: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _compact(values: pd.Series) -> pd.Series:
-    return values.str.replace(r"[\s-]", "", regex=True).str.upper()
+_SEPARATORS = re.compile(r"[\s-]")
+
+
+def _compact(value: str) -> str:
+    return _SEPARATORS.sub("", value).upper()
 
 
 def _valid_identifiers(values: pd.Series, is_valid: Callable[[str], bool]) -> np.ndarray:
     """Compact identifiers where valid, '' where missing or invalid (an invalid identifier is never evidence)."""
-    return names.map_distinct(_compact(values), lambda v: v if v and is_valid(v) else "").to_numpy(dtype=object)
+    def valid(value: str) -> str:
+        value = _compact(value)
+        return value if value and is_valid(value) else ""
+    return names.map_distinct(values, valid).to_numpy(dtype=object)
 
 
 def _nhs_number_is_valid(number: str) -> bool:
@@ -71,11 +77,13 @@ def invalid_identifiers(records: pd.DataFrame, valid: dict[str, np.ndarray] | No
     digit): never match evidence, and a figure for the data-quality report. ``valid``: the records' valid
     identifiers per column if already known (a Features' nhs_number and upn). Counts only; every source present
     is listed, with zeros."""
-    frame = person_schema(records)
+    frame = records.reindex(columns=["source", *IDENTIFIERS], fill_value="").fillna("").astype(str)
+    frame = frame.reset_index(drop=True)
     counts = {source: dict.fromkeys(IDENTIFIERS, 0) for source in pd.unique(frame["source"])}
     for column, is_valid in IDENTIFIERS.items():
         checked = valid[column] if valid else _valid_identifiers(frame[column], is_valid)
-        invalid = (_compact(frame[column]) != "").to_numpy() & (checked == "")
+        present = names.map_distinct(frame[column], lambda v: _compact(v) != "").to_numpy(dtype=bool)
+        invalid = present & (checked == "")
         for source, count in frame.loc[invalid, "source"].value_counts().items():
             counts[source][column] = int(count)
     return counts
