@@ -197,12 +197,10 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
     left, right = candidates.left, candidates.right
     kept = 0
     if previous is not None:
-        earlier = kept_pairs(previous, features.record_id, ~work.rescore)
+        earlier, earlier_left, earlier_right = kept_pairs(previous, pd.Index(features.record_id), ~work.rescore)
         kept = len(earlier)
-        index = pd.Series(np.arange(len(features)), index=features.record_id)
         pairs = pd.concat([pairs, earlier], ignore_index=True)
-        left = np.concatenate([left, index[earlier["record_id_l"]].to_numpy()])
-        right = np.concatenate([right, index[earlier["record_id_r"]].to_numpy()])
+        left, right = np.concatenate([left, earlier_left]), np.concatenate([right, earlier_right])
     pairs = _with_exclusivity(pairs, features, left, right, model)
     pairs["decision"] = _decide(pairs, settings)
     decision = pairs["decision"].to_numpy()
@@ -221,7 +219,7 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
              "records_rescored": int(work.rescore.sum()), "pairs_kept": kept,
              "invalid_identifiers": work.invalid_identifiers, **candidates.stats,
              "decisions": {d: int((decision == d).sum()) for d in DECISIONS},
-             "persons": int(clusters["person_id"].nunique()), **cluster_stats, "seconds": seconds}
+             "persons": len(np.unique(label)), **cluster_stats, "seconds": seconds}
     return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=work.fingerprints,
                       rescored=work.rescore)
 
