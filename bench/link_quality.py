@@ -121,9 +121,10 @@ def mash_executable() -> Path:
     return beside if beside.exists() else REPO_ROOT / ".venv" / "bin" / "mash"
 
 
-def run_mash(input_csv: Path, out_dir: Path) -> dict:
-    """Run ``mash link`` in a child process; return its wall seconds, peak RSS (MB) and exit code."""
-    command = [str(mash_executable()), "link", str(input_csv), "--out", str(out_dir)]
+def run_mash(input_csv: Path, out_dir: Path, executable: Path | None = None) -> dict:
+    """Run ``mash link`` (``executable``, default :func:`mash_executable`) in a child process; return its wall
+    seconds, peak RSS (MB) and exit code."""
+    command = [str(executable or mash_executable()), "link", str(input_csv), "--out", str(out_dir)]
     log("running " + " ".join(command))
     started = time.perf_counter()
     process = subprocess.Popen(command)

@@ -13,12 +13,20 @@ What it does
                    (each timed): N records scored, the rest kept. The process's peak memory includes last night's
                    full relink.
 
+      partitioned  with ``--partitions N``: each run is a pair of fresh processes on the same input, one-process
+                   ``link()`` then ``mash.link.partitions.link_in_partitions`` with the comparisons in N
+                   partitions over ``--processes P`` worker processes (default N): the wall seconds of each
+                   stage (prepare and write the work, compare the partitions, read them back and finish), the
+                   peak memory of the main process and of the largest worker, the size of the work files, and
+                   a digest of the clusters and pairs, which must equal link()'s.
+
     Prints one JSON line per run and a markdown table with the minimum, median and maximum.
 
 Usage (from the repository root)
     .venv/bin/python bench/link_quality.py --children 220000 --out /tmp/lq400k --matcher none   # ~400,000 records
     .venv/bin/python bench/link_speed.py /tmp/lq400k/input.csv --runs 3
     .venv/bin/python bench/link_speed.py /tmp/lq1m/input.csv --runs 3 --delta 10000
+    .venv/bin/python bench/link_speed.py /tmp/lq400k/input.csv --runs 3 --partitions 2
 """
 
 from __future__ import annotations
@@ -29,8 +37,44 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+
+def _digest(result) -> str:
+    """Of the clusters and pairs: equal digests, equal results."""
+    import pandas as pd
+    return "%016x" % (int(pd.util.hash_pandas_object(result.clusters, index=False).sum())
+                      ^ int(pd.util.hash_pandas_object(result.pairs, index=False).sum()))
+
+
+def _partitioned(input_csv: str, partitions: int, processes: int) -> dict:
+    import pandas as pd
+    from mash.link import prepare
+    from mash.link.partitions import combine, compare_partitions, remove, split
+
+    records = pd.read_csv(input_csv, dtype=str, keep_default_na=False, encoding="utf-8")
+    directory = Path(tempfile.mkdtemp(prefix="mash-bench-partitions-")) / "work"
+    started = time.perf_counter()
+    numbers = split(prepare(records), partitions, directory)
+    planned = time.perf_counter()
+    compare_partitions(directory, numbers, processes)
+    compared = time.perf_counter()
+    written_mb = sum(path.stat().st_size for path in directory.iterdir()) / 1e6
+    result, _ = combine(directory)
+    seconds = time.perf_counter() - started
+    combined = time.perf_counter() - compared
+    remove(directory)
+    return {"mode": f"{partitions} partitions, {processes} processes", "records": len(records),
+            "seconds": round(seconds, 2),
+            "stages": {"prepare_and_write": round(planned - started, 2), "compare": round(compared - planned, 2),
+                       "read_and_finish": round(combined, 2)},
+            "steps": result.stats["seconds"], "candidate_pairs": result.stats["candidate_pairs"],
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+            "work_files_mb": round(written_mb),
+            "digest": _digest(result)}
 
 
 def _worker(input_csv: str, delta: int, seed: int, repeat: int) -> list[dict]:
@@ -45,7 +89,8 @@ def _worker(input_csv: str, delta: int, seed: int, repeat: int) -> list[dict]:
         seconds = time.perf_counter() - started
         return [{"mode": "full", "records": len(records), "seconds": round(seconds, 2),
                  "steps": result.stats["seconds"], "candidate_pairs": result.stats["candidate_pairs"],
-                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}]
+                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                 "digest": _digest(result)}]
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(records), size=delta, replace=False)
     changed, new = chosen[: delta // 4], chosen[delta // 4:]
@@ -74,28 +119,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("input", type=Path, metavar="INPUT.csv")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--delta", type=int, default=0, help="records new or changed tonight (incremental)")
+    parser.add_argument("--partitions", type=int, default=0,
+                        help="also link in N partitions, alternating with one-process runs")
+    parser.add_argument("--processes", type=int, default=0, help="worker processes for --partitions (default N)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.delta and args.partitions:
+        parser.error("--partitions times a full relink; not with --delta")
     if args.worker:
-        for run in _worker(str(args.input), args.delta, args.seed, args.repeat):
+        runs = ([_partitioned(str(args.input), args.partitions, args.processes or args.partitions)]
+                if args.partitions else _worker(str(args.input), args.delta, args.seed, args.repeat))
+        for run in runs:
             print(json.dumps(run))
         return 0
     runs = []
     processes, repeat = (1, args.runs) if args.delta else (args.runs, 1)
     for process in range(processes):
-        output = subprocess.run([sys.executable, __file__, str(args.input), "--worker", "--delta", str(args.delta),
-                                 "--seed", str(process + 1), "--repeat", str(repeat)],
-                                check=True, capture_output=True, text=True).stdout
-        for line in output.strip().splitlines():
-            runs.append(json.loads(line))
-            print(line, flush=True)
-    seconds = sorted(r["seconds"] for r in runs)
-    memory = sorted(r["peak_rss_mb"] for r in runs)
-    print(f"\n| mode | records | runs | min s | median s | max s | median peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|"
-          f"\n| {runs[0]['mode']} | {runs[0]['records']:,} | {len(runs)} | {seconds[0]} | "
-          f"**{statistics.median(seconds)}** | {seconds[-1]} | {statistics.median(memory):,.0f} |")
+        modes = [["--delta", str(args.delta)]]
+        if args.partitions:
+            modes.append(["--partitions", str(args.partitions), "--processes", str(args.processes)])
+        for mode in modes:
+            output = subprocess.run([sys.executable, __file__, str(args.input), "--worker", *mode,
+                                     "--seed", str(process + 1), "--repeat", str(repeat)],
+                                    check=True, capture_output=True, text=True).stdout
+            for line in output.strip().splitlines():
+                runs.append(json.loads(line))
+                print(line, flush=True)
+    print("\n| mode | records | runs | min s | median s | max s | median peak RSS MB (main; largest worker) |"
+          "\n|---|---:|---:|---:|---:|---:|---:|")
+    for mode in dict.fromkeys(r["mode"] for r in runs):
+        these = [r for r in runs if r["mode"] == mode]
+        seconds = sorted(r["seconds"] for r in these)
+        memory = f"{statistics.median(r['peak_rss_mb'] for r in these):,.0f}"
+        if "worker_peak_rss_mb" in these[0]:
+            memory += f"; {statistics.median(r['worker_peak_rss_mb'] for r in these):,.0f}"
+        print(f"| {mode} | {these[0]['records']:,} | {len(these)} | {seconds[0]} | "
+              f"**{statistics.median(seconds)}** | {seconds[-1]} | {memory} |")
     return 0
 
 

@@ -16,11 +16,14 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    Expectations suites (`expectations/`, GX called directly). A failed critical expectation rejects that agency's
    batch (its last good batch stays current; the reason names the file, expectation and column); failed warnings
    are recorded. Every check's result is stored per batch, and the Data Docs under `MASH_HOME/quality/` are rebuilt;
-5. **night_summary**: logs the night's counts per agency and state (it fails, and so marks the run failed, when an
-   agency's ingest failed);
+5. **night_summary**: logs the night's counts per agency and state (it does not run when an agency's ingest
+   failed: that task's alert and the failed run say so);
 6. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
    scoring, clustering under officers' decisions), keeps each child's hub id stable from night to night with the
-   lineage of merges and splits, and queues uncertain pairs for officers (`mash review`);
+   lineage of merges and splits, and queues uncertain pairs for officers (`mash review`). With
+   MASH_MATCH_PARTITIONS=N (N > 1, set where the DAG is parsed) it is the group `match_children_in_partitions`:
+   `plan` (features and blocking), `compare` mapped over N partitions of the candidate pairs (on any Celery
+   worker) and `combine` (scoring, clustering, storing), with the same result;
 7. **publish_shared_view**: applies the sharing policy (`config/sharing_policy.yaml`: consent, significant harm,
    officers' public-interest decisions; default deny) to every child known to two or more agencies, audits every
    decision to disclose or not in the hash-chained disclosure audit, and publishes each recipient's view and
@@ -50,17 +53,19 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import (AsyncCallback, Connection, DeadlineAlert, DeadlineReference, PokeReturnValue, dag,
-                         get_current_context, task)
+                         get_current_context, task, task_group)
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 from mash.arrivals import load_night_settings
 from mash.contracts import agencies
+from mash.home import match_partitions
 
 log = logging.getLogger(__name__)
 DB_CONNECTION_ID = "mash_db"
 SMTP_CONNECTION_ID = "mash_smtp"
 TIMEZONE = "Europe/London"
 NIGHT = load_night_settings()   # config/night.yaml: cut-offs, how often to look, the deadline, officers' address
+MATCH_PARTITIONS = match_partitions()   # MASH_MATCH_PARTITIONS where the DAG is parsed; > 1 maps the comparisons
 
 
 def _home_and_url():
@@ -201,6 +206,35 @@ def mash_nightly():
         log.info("matching: %s", summary.as_dict())
         return summary.as_dict()
 
+    @task_group
+    def match_children_in_partitions():
+        """match_children spread over workers (MASH_MATCH_PARTITIONS > 1): features and blocking once, the
+        candidate pairs' comparisons one mapped task per partition, then scoring, clustering and storing."""
+        @task(trigger_rule="all_done")
+        def plan() -> list[int]:
+            from mash.link.population import plan_partitions
+
+            home, engine = _store()
+            return plan_partitions(engine, home.matching_work(_night()), MATCH_PARTITIONS)
+
+        @task
+        def compare(partition: int) -> int:
+            from mash.link.partitions import compare_partition
+
+            home, _ = _store()
+            return compare_partition(home.matching_work(_night()), partition)
+
+        @task
+        def combine() -> dict[str, int]:
+            from mash.link.population import combine_partitions
+
+            home, engine = _store()
+            summary = combine_partitions(engine, _night(), home.matching_work(_night()))
+            log.info("matching: %s", summary.as_dict())
+            return summary.as_dict()
+
+        compare.expand(partition=plan()) >> combine()
+
     @task
     def publish_shared_view() -> dict[str, int]:
         from mash.sharing.publication import publish
@@ -253,7 +287,7 @@ def mash_nightly():
     validated >> summary
     extracts, sending = extract_notices(), send_notices()
     validated >> extracts >> sending
-    matched = match_children()
+    matched = match_children() if MATCH_PARTITIONS == 1 else match_children_in_partitions()
     published = publish_shared_view()
     built = build_notices()
     validated >> matched >> published >> built >> sending

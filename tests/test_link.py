@@ -3,6 +3,7 @@ and the `mash link` command."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -11,9 +12,10 @@ import pandas as pd
 import pytest
 
 from mash.cli import main
-from mash.link import ConstraintConflict, LinkSettings, link
-from mash.link.comparisons import invalid_identifiers
-from mash.link.blocking import block_pairs
+from mash.link import ConstraintConflict, LinkSettings, Model, link
+from mash.link.comparisons import Features, invalid_identifiers
+from mash.link.blocking import Candidates, block_pairs
+from mash.link.model import source_priors
 
 # child | record_id | source | nhs_number | upn | given | middle | family | dob | sex | postcode | address
 TOWN = """\
@@ -113,7 +115,7 @@ def test_weights_sum_to_the_match_weight(linked):
     weights = pairs.filter(regex="^w_").sum(axis=1)
     assert np.allclose(weights, pairs.match_weight)
     assert np.allclose(pairs.match_probability, 2 ** pairs.match_weight / (1 + 2 ** pairs.match_weight))
-    assert set(pairs.decision) <= {"link", "review", "non-link"}
+    assert set(pairs.decision) <= {"link", "review", "clustered", "non-link"}
     assert {"w_nhs_number", "w_upn", "w_given_name", "w_family_name", "w_date_of_birth", "w_sex", "w_home",
             "w_prior"} <= set(pairs.columns)
 
@@ -133,6 +135,23 @@ def test_invalid_identifiers_are_counted_per_source(linked):
     odd = pd.DataFrame([{"record_id": "x", "source": "schools", "upn": "A1", "nhs_number": " "},
                         {"record_id": "y", "source": "schools", "upn": "", "nhs_number": "401 023 4563"}])
     assert invalid_identifiers(odd) == {"schools": {"nhs_number": 0, "upn": 1}}
+
+
+def test_an_uncertain_pair_already_made_one_child_by_links_is_not_queued(town):
+    # With a far stricter link threshold (odds of 10^8 to 1) most pairs of the town are uncertain. Mohammed Khan's
+    # health and schools records (a spelling variant) are one child through his police record, which both link to:
+    # that pair needs no officer. Amelia Patel's records link to nothing, so her pairs stay in review until an
+    # officer's must-link makes them one child.
+    strict = dataclasses.replace(LinkSettings.load(), link_probability=0.99999999)
+    result = link(town.drop(columns="child"), strict)
+    person = result.clusters.set_index("record_id")["person_id"]
+    assert pair(result, "H01", "P01").decision == pair(result, "S01", "P01").decision == "link"
+    assert pair(result, "H01", "S01").decision == "clustered" and person["H01"] == person["S01"]
+    assert pair(result, "H02", "S02").decision == "review" and person["H02"] != person["S02"]
+    decided = link(town.drop(columns="child"), strict, must_link=[("H02", "S02")])
+    assert pair(decided, "H02", "S02").decision == "clustered"
+    assert pair(decided, "H02", "P02").decision == "review"       # P02 is not one child with them yet
+    assert decided.stats["decisions"]["clustered"] == result.stats["decisions"]["clustered"] + 1
 
 
 def test_must_link_and_cannot_link_are_honoured(town):
@@ -194,3 +213,37 @@ def test_mash_link_writes_clusters_pairs_and_model(town, tmp_path, capsys):
 def test_records_without_candidate_pairs_are_persons_of_their_own():
     result = link(pd.DataFrame({"record_id": ["a", "b"], "given_name": ["Amelia", "Olivia"]}))
     assert sorted(result.clusters.person_id.unique()) == ["P0", "P1"] and result.pairs.empty
+
+
+def _two_sources(sources: list[str]) -> Features:
+    return Features.of(pd.DataFrame({"record_id": [f"r{i}" for i in range(len(sources))], "source": sources}))
+
+
+def test_each_pair_of_sources_gets_its_own_prior():
+    # A and B list each child once and share 900 children; 300 pairs within A carry some evidence of a match (+8,
+    # namesakes say): under one prior for every pair they would be thought matches one time in 40; C's extract
+    # holds 300 children twice.
+    features = _two_sources(["A"] * 1000 + ["B"] * 1000 + ["C"] * 1000)
+    cross = [(i, 1000 + i, 30.0) for i in range(900)]
+    within_a = [(i, i + 1, 8.0) for i in range(0, 600, 2)]
+    within_c = [(2000 + i, 2001 + i, 30.0) for i in range(0, 600, 2)]
+    left, right, evidence = (np.array(column) for column in zip(*(cross + within_a + within_c)))
+    candidates = Candidates(left, right, {}, {})
+    weights, counts = source_priors(features, candidates, evidence, prior=1e-4, iterations=100, tolerance=1e-9)
+    overall = np.log2(1e-4 / (1 - 1e-4))
+    assert weights["A|B"] > 3 and weights["A|A"] < -2 and weights["C|C"] > 0
+    assert "B|B" not in weights and "A|C" not in weights                  # no candidate pairs: overall prior
+    assert counts["A|B"] == {"record_pairs": 1_000_000, "candidate_pairs": 900, "expected_matches": 900.0}
+    model = Model(m={}, u={}, prior=1e-4, candidate_match_share=0.5, source_prior_weights=weights)
+    prior = model.pair_prior_weights(features, np.array([0, 0, 1000, 1000]), np.array([1000, 1, 1001, 2000]))
+    assert np.allclose(prior, overall + np.array([weights["A|B"], weights["A|A"], 0.0, 0.0]))
+
+
+def test_the_model_keeps_its_source_priors(linked):
+    stored = Model.from_dict(json.loads(json.dumps(linked.model.as_dict())))
+    assert stored.source_prior_weights == linked.model.source_prior_weights
+    assert stored.coverage == linked.model.coverage and 0 < linked.model.coverage["police>health"] < 1
+    assert linked.model.source_prior_weights["health|police"] > 0 > linked.model.source_prior_weights["health|health"]
+    older = linked.model.as_dict()
+    del older["source_prior_weights"]                    # a model stored before priors per pair of sources
+    assert Model.from_dict(older).source_prior_weights == {}

@@ -11,7 +11,8 @@ import pytest
 
 from mash.cli import main
 from mash.link import Previous, link
-from mash.link.incremental import fingerprints
+from mash.link.comparisons import Features, compare
+from mash.link.incremental import fingerprints, kept_pairs
 from mash.link.records import records_from_night
 from mash.synth import generate
 
@@ -112,3 +113,35 @@ def test_mash_match_is_incremental_once_a_population_exists(store, tmp_path, cap
     # The full relink re-estimates the model on tonight's records, so a borderline pair may fall either side.
     assert abs(relinked["children"] - second["children"]) <= 0.01 * second["children"]
     assert relinked["records_moved"] <= 0.01 * relinked["records"]
+
+
+def test_pairs_compared_among_their_records_get_the_levels_they_get_among_all(tonight):
+    features = Features.of(tonight)
+    assert features.alternatives is not None                          # preferred, middle and former names
+    rng = np.random.default_rng(7)
+    left, right = rng.integers(0, len(features), 2000), rng.integers(0, len(features), 2000)
+    involved = np.unique(np.concatenate([left, right]))
+    among = features.among(involved)
+    assert len(among) == len(involved) < len(features)
+    assert set(among.record_id[among.alternative_of]) == set(
+        features.record_id[features.alternative_of[np.isin(features.alternative_of, involved)]])
+    levels = compare(among, np.searchsorted(involved, left), np.searchsorted(involved, right))
+    pd.testing.assert_frame_equal(levels, compare(features, left, right))
+
+
+def test_previous_pairs_are_kept_only_between_present_unchanged_records(runs):
+    before, _, _, _ = runs
+    pairs = before.pairs[before.pairs["decision"] != "non-link"]
+    disjoint, seen = [], set()
+    for position, ids in enumerate(zip(pairs["record_id_l"], pairs["record_id_r"])):
+        if not seen.intersection(ids):
+            disjoint.append(position)
+            seen.update(ids)
+    pairs = pairs.iloc[disjoint[:3]]                                    # three pairs of six records
+    previous = Previous(pd.Series(dtype=object), pairs, before.model, len(before.clusters))
+    a, b, c = pairs[["record_id_l", "record_id_r"]].itertuples(index=False)
+    tonight = pd.Index(["new", a[1], c[1], a[0], c[0]])           # b's records are gone
+    unchanged_records = np.array([False, True, False, True, True])  # c[1] has changed
+    kept, left, right = kept_pairs(previous, tonight, unchanged_records)
+    assert list(zip(kept["record_id_l"], kept["record_id_r"])) == [a]
+    assert (tonight[left].tolist(), tonight[right].tolist()) == ([a[0]], [a[1]])

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
 
 from mash.contracts import agencies
 from mash.errors import Refused
-from mash.home import Home
+from mash.home import Home, match_partitions
 
 
 def _store(home: Home):
@@ -132,8 +133,15 @@ def cmd_link(args, home: Home) -> int:
 
 def cmd_match(args, home: Home) -> int:
     from mash.link import LinkSettings
-    from mash.link.population import match_children
-    summary = match_children(_store(home), args.run_id, LinkSettings.load(args.settings), full=args.full)
+    from mash.link.population import match_children, match_children_in_partitions
+    settings = LinkSettings.load(args.settings)
+    partitions = match_partitions() if args.partitions is None else args.partitions
+    if partitions == 1:
+        summary = match_children(_store(home), args.run_id, settings, full=args.full)
+    else:
+        summary = match_children_in_partitions(_store(home), args.run_id, home.matching_work(args.run_id),
+                                               partitions, args.processes or min(partitions, os.cpu_count() or 1),
+                                               settings, full=args.full)
     print(json.dumps(summary.as_dict()))
     return 0
 
@@ -348,6 +356,11 @@ def parser() -> argparse.ArgumentParser:
     match.add_argument("--full", action="store_true",
                        help="relink every record and re-estimate the model (default: once a population has been "
                             "matched, only new and changed records are scored)")
+    match.add_argument("--partitions", type=int, metavar="N",
+                       help="compare the candidate pairs in N partitions (default MASH_MATCH_PARTITIONS, else 1: "
+                            "in this process); the same result")
+    match.add_argument("--processes", type=int, metavar="P",
+                       help="with --partitions, run them in P processes (default: N, at most the CPUs)")
     match.set_defaults(func=cmd_match)
 
     review = sub.add_parser("review", help="the queue of uncertain pairs").add_subparsers(dest="review_command",

@@ -1,7 +1,10 @@
-"""Where the hub keeps its runtime state: one directory, MASH_HOME, and the store's database URL.
+"""Where the hub keeps its runtime state: one directory, MASH_HOME, and the store's database URL; and how many
+partitions the matching runs in.
 
 MASH_HOME (default ``var/`` in the checkout) holds the landing zone, the archive, the embedded SQLite store,
 the outbox, the reports and the demo's Airflow home. MASH_DB_URL points the store at PostgreSQL instead.
+MASH_MATCH_PARTITIONS (default 1) spreads the matching's comparisons over that many processes or Celery workers
+(:mod:`mash.link.partitions`). Importing this module is cheap: the DAG reads these settings when it is parsed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+MATCH_PARTITIONS = "MASH_MATCH_PARTITIONS"
+
+
+def match_partitions(environ: dict | None = None) -> int:
+    """The number of partitions the matching runs in, from MASH_MATCH_PARTITIONS (default 1: one process)."""
+    value = (os.environ if environ is None else environ).get(MATCH_PARTITIONS, "1").strip() or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{MATCH_PARTITIONS} must be a whole number of at least 1 (got {value!r})")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,10 @@ class Home:
     @property
     def reports(self) -> Path:
         return self.root / "reports"
+
+    def matching_work(self, run_id: str) -> Path:
+        """Where a matching run in partitions keeps its work (personal data) until the run is stored."""
+        return self.root / "work" / "match" / run_id
 
     def agency_landing(self, agency: str) -> Path:
         return self.landing / agency

@@ -6,12 +6,14 @@
     result.pairs                           # candidate pairs with per-field weights and a decision
     result.model.as_dict()                 # the m/u estimates, for explaining a decision
     link(records, previous=previous)       # incremental: only new and changed records are scored (.incremental)
+    partitions.link_in_partitions(records, 4, directory)   # the same, comparisons in 4 partitions (.partitions)
 
 Blocking (:mod:`.blocking`) finds candidate pairs, :mod:`.comparisons` grades each field of a pair into levels,
 :mod:`.model` estimates a Fellegi-Sunter model from the records themselves and scores the pairs, the settings'
 thresholds decide link / review / non-link, and :mod:`.clusters` groups the linked records into persons under the
-officers' must-link and cannot-link constraints. Precision comes first: a false link shows one child's history to
-another child's professionals.
+officers' must-link and cannot-link constraints; an uncertain pair whose records the links have already made one
+child is ``clustered`` rather than queued for review. Precision comes first: a false link shows one child's
+history to another child's professionals.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .blocking import candidate_pairs
+from .blocking import Candidates, candidate_pairs
 from .clusters import ConstraintConflict, cluster
 from .comparisons import Features, compare, invalid_identifiers
+from .exclusivity import COLUMN as EXCLUSIVITY, exclusivity_weights
 from .incremental import Previous, fingerprints, kept_pairs, unchanged
 from .model import Model, estimate, score
 
-__all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "Model", "Previous", "link"]
+__all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "LinkWork", "Model", "Previous", "finish", "link",
+           "prepare"]
 
-DECISIONS = ("link", "review", "non-link")
+DECISIONS = ("link", "review", "clustered", "non-link")   # clustered: uncertain alone, but already one child
 
 
 @dataclass(frozen=True)
@@ -117,17 +121,39 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
 
     Without ``previous`` (a full relink) every candidate pair is scored by a model estimated on the records alone.
     With it (incremental) only the pairs with a new or changed record on at least one side are blocked and scored,
-    by the previous model; the previous link and review pairs between unchanged records are kept as scored."""
+    by the previous model; the previous link and review pairs between unchanged records are kept as scored.
+
+    The three stages, :func:`prepare`, :func:`~.comparisons.compare` of the candidate pairs and :func:`finish`, are
+    also run apart: :mod:`.partitions` compares the candidate pairs in partitions, on other processes or workers."""
+    work = prepare(records, settings, must_link, cannot_link, previous)
+    started = time.perf_counter()
+    levels = compare(work.features, work.candidates.left, work.candidates.right)
+    work.seconds["comparisons"] = round(time.perf_counter() - started, 3)
+    return finish(work, levels)
+
+
+@dataclass
+class LinkWork:
+    """A linkage run between blocking and comparisons: everything :func:`finish` needs besides the candidate
+    pairs' comparison levels."""
+    settings: LinkSettings
+    features: Features
+    fingerprints: np.ndarray
+    must: np.ndarray            # positions of must-link pairs
+    cannot: np.ndarray          # positions of cannot-link pairs
+    rescore: np.ndarray         # per record: its pairs are scored in this run
+    candidates: Candidates
+    previous: Previous | None
+    invalid_identifiers: dict[str, dict[str, int]]
+    seconds: dict[str, float]   # per step so far
+
+
+def prepare(records: pd.DataFrame, settings: LinkSettings | None = None,
+            must_link: Iterable[tuple[str, str]] = (), cannot_link: Iterable[tuple[str, str]] = (),
+            previous: Previous | None = None) -> LinkWork:
+    """The records' features and the candidate pairs (see :func:`link`)."""
     settings = settings or LinkSettings.load()
-    clock = time.perf_counter()
-    seconds = {}
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 3)
-        clock = now
-
+    started = time.perf_counter()
     features = Features.of(records)
     prints = fingerprints(records)
     index = pd.Series(np.arange(len(features)), index=features.record_id)
@@ -135,11 +161,28 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     cannot = _positions(list(cannot_link), index, "cannot-link")
     rescore = (np.ones(len(features), bool) if previous is None
                else ~unchanged(features.record_id, prints, previous))
-    lap("features")
+    invalid = invalid_identifiers(records, {"nhs_number": features.nhs_number, "upn": features.upn})
+    blocking = time.perf_counter()
     candidates = candidate_pairs(features, settings.max_block_size, None if previous is None else rescore)
-    lap("blocking")
-    levels = compare(features, candidates.left, candidates.right)
-    lap("comparisons")
+    seconds = {"features": round(blocking - started, 3), "blocking": round(time.perf_counter() - blocking, 3)}
+    return LinkWork(settings=settings, features=features, fingerprints=prints, must=must, cannot=cannot,
+                    rescore=rescore, candidates=candidates, previous=previous, invalid_identifiers=invalid,
+                    seconds=seconds)
+
+
+def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
+    """Estimate (a full relink) or reuse (incremental) the model, score and decide the candidate pairs whose
+    comparison ``levels`` are given (one row per candidate pair, in order), and cluster."""
+    settings, features, candidates, previous = work.settings, work.features, work.candidates, work.previous
+    seconds = dict(work.seconds)
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = round(now - clock, 3)
+        clock = now
+
     if previous is None:
         model = estimate(features, candidates, levels, settings.u_random_pairs, settings.seed,
                          settings.em_max_iterations, settings.em_tolerance, settings.probability_floor)
@@ -149,32 +192,48 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     scored = score(features, candidates, levels, model)
     pairs = pd.concat([pd.DataFrame({"record_id_l": features.record_id[candidates.left],
                                      "record_id_r": features.record_id[candidates.right]}),
-                       scored.iloc[:, :2], pd.DataFrame({"decision": _decide(scored, settings)}),
+                       scored.iloc[:, :2], pd.DataFrame({"decision": np.full(len(scored), "", dtype=object)}),
                        scored.iloc[:, 2:], levels.add_prefix("l_")], axis=1)
     left, right = candidates.left, candidates.right
     kept = 0
     if previous is not None:
-        earlier = kept_pairs(previous, features.record_id, ~rescore)
+        earlier, earlier_left, earlier_right = kept_pairs(previous, pd.Index(features.record_id), ~work.rescore)
         kept = len(earlier)
         pairs = pd.concat([pairs, earlier], ignore_index=True)
-        left = np.concatenate([left, index[earlier["record_id_l"]].to_numpy()])
-        right = np.concatenate([right, index[earlier["record_id_r"]].to_numpy()])
+        left, right = np.concatenate([left, earlier_left]), np.concatenate([right, earlier_right])
+    pairs = _with_exclusivity(pairs, features, left, right, model)
+    pairs["decision"] = _decide(pairs, settings)
     decision = pairs["decision"].to_numpy()
     lap("scoring")
     label, cluster_stats = cluster(len(features), left, right, pairs["match_weight"].to_numpy(dtype=float),
-                                   decision == "link", features.nhs_number, must, cannot)
+                                   decision == "link", features.nhs_number, work.must, work.cannot)
+    # An uncertain pair whose records are one child already, through links (or officers' must-links) each surer
+    # than it, needs no officer: it agrees with what the links decided.
+    decision = np.where((decision == "review") & (label[left] == label[right]), "clustered", decision)
+    pairs["decision"] = decision
     width = len(str(max(len(features) - 1, 0)))
     clusters = pd.DataFrame({"record_id": features.record_id,
                              "person_id": [f"P{position:0{width}d}" for position in label]})
     lap("clustering")
     stats = {"records": len(features), "mode": "full" if previous is None else "incremental",
-             "records_rescored": int(rescore.sum()), "pairs_kept": kept,
-             "invalid_identifiers": invalid_identifiers(
-                 records, {"nhs_number": features.nhs_number, "upn": features.upn}), **candidates.stats,
+             "records_rescored": int(work.rescore.sum()), "pairs_kept": kept,
+             "invalid_identifiers": work.invalid_identifiers, **candidates.stats,
              "decisions": {d: int((decision == d).sum()) for d in DECISIONS},
-             "persons": int(clusters["person_id"].nunique()), **cluster_stats, "seconds": seconds}
-    return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=prints,
-                      rescored=rescore)
+             "persons": len(np.unique(label)), **cluster_stats, "seconds": seconds}
+    return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=work.fingerprints,
+                      rescored=work.rescore)
+
+
+def _with_exclusivity(pairs: pd.DataFrame, features: Features, left: np.ndarray, right: np.ndarray,
+                      model: Model) -> pd.DataFrame:
+    """The pairs with the extracts' evidence (:mod:`.exclusivity`) weighed over all of them, tonight's and kept
+    ones alike (a kept pair's earlier such weight is replaced), and their match weight and probability updated."""
+    earlier = pairs[EXCLUSIVITY].fillna(0.0).to_numpy() if EXCLUSIVITY in pairs else 0.0
+    weight = pairs["match_weight"].to_numpy(dtype=float) - earlier
+    evidence = exclusivity_weights(features.source, left, right, weight, model.coverage)
+    pairs = pairs.assign(**{EXCLUSIVITY: evidence}, match_weight=weight + evidence)
+    pairs["match_probability"] = 1.0 / (1.0 + np.exp2(-pairs["match_weight"].to_numpy()))
+    return pairs
 
 
 def _decide(scored: pd.DataFrame, settings: LinkSettings) -> np.ndarray:

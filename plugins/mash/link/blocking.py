@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .comparisons import Features
+from .names import map_distinct
 
 
 def _key(*parts: np.ndarray) -> np.ndarray:
@@ -30,7 +31,7 @@ def _key(*parts: np.ndarray) -> np.ndarray:
 
 
 def _initial(values: np.ndarray) -> np.ndarray:
-    return pd.Series(values, dtype=object).str[:1].fillna("").to_numpy(dtype=object)
+    return map_distinct(pd.Series(values, dtype=object), lambda value: value[:1]).to_numpy(dtype=object)
 
 
 def _day_month_unordered(f: Features) -> np.ndarray:

@@ -53,8 +53,8 @@ def _rebuild(nodes: np.ndarray, edges: pd.DataFrame, nhs: np.ndarray, apart: dic
     groups = {int(v): _Group({int(v)}, {nhs[v]} - {""}, set(apart.get(int(v), ()))) for v in nodes}
     root = {int(v): int(v) for v in nodes}
     dropped = 0
-    for a, b, must in edges.sort_values(["must", "weight"], ascending=False)[["l", "r", "must"]].itertuples(
-            index=False):
+    order = np.lexsort((-edges["weight"].to_numpy(), ~edges["must"].to_numpy()))   # must first, then strongest
+    for a, b, must in zip(*(edges[column].to_numpy()[order].tolist() for column in ("l", "r", "must"))):
         ra, rb = root[a], root[b]
         if ra == rb:
             continue
@@ -94,11 +94,17 @@ def cluster(n: int, left: np.ndarray, right: np.ndarray, weight: np.ndarray, lin
         apart.setdefault(int(b), set()).add(int(a))
 
     dropped = 0
-    edge_component = label[edges["l"].to_numpy()]
+    in_violating = np.isin(label, np.array(sorted(violating), dtype=label.dtype))
+    nodes = np.flatnonzero(in_violating)
+    nodes_of = dict(iter(pd.Series(nodes).groupby(label[nodes])))
+    rows = np.flatnonzero(in_violating[edges["l"].to_numpy()])
+    edges_of = dict(iter(edges.iloc[rows].groupby(label[edges["l"].to_numpy()[rows]])))
     for component in sorted(violating):
-        nodes = np.flatnonzero(label == component)
-        root, lost = _rebuild(nodes, edges[edge_component == component], nhs, apart)
+        root, lost = _rebuild(nodes_of[component].to_numpy(), edges_of[component], nhs, apart)
         dropped += lost
-        group_label = pd.Series(root).groupby(pd.Series(root)).transform(lambda g: g.index.min())
-        label[group_label.index.to_numpy()] = group_label.to_numpy()
+        groups: dict[int, list[int]] = {}
+        for node, group in root.items():
+            groups.setdefault(group, []).append(node)
+        for members in groups.values():
+            label[members] = min(members)
     return label, {"components_split": len(violating), "link_pairs_dropped_by_constraints": dropped}

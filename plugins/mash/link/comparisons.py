@@ -48,13 +48,19 @@ def person_schema(records: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _compact(values: pd.Series) -> pd.Series:
-    return values.str.replace(r"[\s-]", "", regex=True).str.upper()
+_SEPARATORS = re.compile(r"[\s-]")
+
+
+def _compact(value: str) -> str:
+    return _SEPARATORS.sub("", value).upper()
 
 
 def _valid_identifiers(values: pd.Series, is_valid: Callable[[str], bool]) -> np.ndarray:
     """Compact identifiers where valid, '' where missing or invalid (an invalid identifier is never evidence)."""
-    return names.map_distinct(_compact(values), lambda v: v if v and is_valid(v) else "").to_numpy(dtype=object)
+    def valid(value: str) -> str:
+        value = _compact(value)
+        return value if value and is_valid(value) else ""
+    return names.map_distinct(values, valid).to_numpy(dtype=object)
 
 
 def _nhs_number_is_valid(number: str) -> bool:
@@ -71,11 +77,13 @@ def invalid_identifiers(records: pd.DataFrame, valid: dict[str, np.ndarray] | No
     digit): never match evidence, and a figure for the data-quality report. ``valid``: the records' valid
     identifiers per column if already known (a Features' nhs_number and upn). Counts only; every source present
     is listed, with zeros."""
-    frame = person_schema(records)
+    frame = records.reindex(columns=["source", *IDENTIFIERS], fill_value="").fillna("").astype(str)
+    frame = frame.reset_index(drop=True)
     counts = {source: dict.fromkeys(IDENTIFIERS, 0) for source in pd.unique(frame["source"])}
     for column, is_valid in IDENTIFIERS.items():
         checked = valid[column] if valid else _valid_identifiers(frame[column], is_valid)
-        invalid = (_compact(frame[column]) != "").to_numpy() & (checked == "")
+        present = names.map_distinct(frame[column], lambda v: _compact(v) != "").to_numpy(dtype=bool)
+        invalid = present & (checked == "")
         for source, count in frame.loc[invalid, "source"].value_counts().items():
             counts[source][column] = int(count)
     return counts
@@ -85,6 +93,7 @@ def invalid_identifiers(records: pd.DataFrame, valid: dict[str, np.ndarray] | No
 class Features:
     """What the comparisons and blocking keys read, one entry per record (strings are '' when missing)."""
     record_id: np.ndarray
+    source: np.ndarray             # the agency (or file) the record came from
     nhs_number: np.ndarray
     upn: np.ndarray
     given: np.ndarray              # normalised full given name, placeholders removed
@@ -127,6 +136,17 @@ class Features:
                                 if f.name not in _PER_RECORD}, alternatives=None, alternative_of=None,
                        alternative_for=None)
 
+    def among(self, positions: np.ndarray) -> "Features":
+        """The records at the sorted, unique ``positions``, with their alternative names: comparing pairs of them
+        (positions renumbered by ``np.searchsorted(positions, ...)``) gives the same levels as over all records."""
+        subset = self.take(positions)
+        if self.alternatives is None:
+            return subset
+        rows = np.flatnonzero(np.isin(self.alternative_of, positions))
+        return replace(subset, alternatives=self.alternatives.take(rows),
+                       alternative_of=np.searchsorted(positions, self.alternative_of[rows]),
+                       alternative_for=self.alternative_for[rows])
+
     def with_alternatives(self) -> "Features":
         """The records followed by their alternative-name rows (positions len(self).. are alternatives)."""
         if self.alternatives is None:
@@ -151,16 +171,13 @@ class Features:
         family = names.person_names(frame["family_name"])
         given_first = names.first_token(given)
         given_key, given_id, variant_codes = names.canonical_forms(given_first, forms)
-        dob = pd.to_datetime(frame["date_of_birth"].str.strip(), format="%Y-%m-%d", errors="coerce")
-        dob = dob.where(dob > PLACEHOLDER_DOB)
-        known = dob.notna().to_numpy()
-        days = np.where(known, (dob - pd.Timestamp("1970-01-01")).dt.days.fillna(-1).to_numpy(), -1).astype(np.int64)
+        dates = _dates(frame["date_of_birth"])
         sex = frame["sex"].str.strip().str.upper()
-        postcode = frame["postcode"].str.replace(r"[^0-9A-Za-z]", "", regex=True).str.upper()
-        postcode = postcode.where(postcode.str.match(_POSTCODE), "")
+        postcode = names.map_distinct(frame["postcode"], _postcode)
         address = names.normalise(frame["address"])
         return cls(
             record_id=frame["record_id"].to_numpy(dtype=object),
+            source=frame["source"].str.strip().to_numpy(dtype=object),
             nhs_number=_valid_identifiers(frame["nhs_number"], IDENTIFIERS["nhs_number"]),
             upn=_valid_identifiers(frame["upn"], IDENTIFIERS["upn"]),
             given=given.to_numpy(dtype=object),
@@ -176,18 +193,35 @@ class Features:
             family_last=names.last_token(family).to_numpy(dtype=object),
             family_phonetic=names.phonetic(family).to_numpy(dtype=object),
             name_tokens=names.sorted_tokens(given, family).to_numpy(dtype=object),
-            dob=days,
-            dob_year=np.where(known, dob.dt.year.fillna(0).to_numpy(), 0).astype(np.int64),
-            dob_month=np.where(known, dob.dt.month.fillna(0).to_numpy(), 0).astype(np.int64),
-            dob_day=np.where(known, dob.dt.day.fillna(0).to_numpy(), 0).astype(np.int64),
-            dob_text=dob.dt.strftime("%Y%m%d").fillna("").to_numpy(dtype=object),
+            **dates,
             sex=sex.where(sex.isin(["M", "F"]), "").to_numpy(dtype=object),
             postcode=postcode.to_numpy(dtype=object),
-            postcode_sector=postcode.str[:-2].to_numpy(dtype=object),
-            postcode_district=postcode.str[:-3].to_numpy(dtype=object),
+            postcode_sector=names.map_distinct(postcode, lambda p: p[:-2]).to_numpy(dtype=object),
+            postcode_district=names.map_distinct(postcode, lambda p: p[:-3]).to_numpy(dtype=object),
             address=address.to_numpy(dtype=object),
             address_numbers=names.map_distinct(address, _numbers).to_numpy(dtype=object),
         )
+
+
+def _dates(values: pd.Series) -> dict[str, np.ndarray]:
+    """The dob attributes of dates of birth (YYYY-MM-DD text; a missing, unparseable or placeholder date is
+    -1, 0 and ''), each distinct date parsed once."""
+    codes, distinct = pd.factorize(values.to_numpy(), use_na_sentinel=False)
+    dob = pd.to_datetime(pd.Series(distinct, dtype=object).str.strip(), format="%Y-%m-%d", errors="coerce")
+    dob = dob.where(dob > PLACEHOLDER_DOB)
+    known = dob.notna().to_numpy()
+    days = np.where(known, (dob - pd.Timestamp("1970-01-01")).dt.days.fillna(-1).to_numpy(), -1)
+    parts = {"dob": days, "dob_year": np.where(known, dob.dt.year.fillna(0).to_numpy(), 0),
+             "dob_month": np.where(known, dob.dt.month.fillna(0).to_numpy(), 0),
+             "dob_day": np.where(known, dob.dt.day.fillna(0).to_numpy(), 0)}
+    text = dob.dt.strftime("%Y%m%d").fillna("").to_numpy(dtype=object)
+    return {**{name: part.astype(np.int64)[codes] for name, part in parts.items()}, "dob_text": text[codes]}
+
+
+def _postcode(text: str) -> str:
+    """A postcode without spaces or punctuation, upper case; '' unless it has a postcode's shape."""
+    postcode = re.sub(r"[^0-9A-Za-z]", "", text).upper()
+    return postcode if re.match(_POSTCODE, postcode) else ""
 
 
 def _alternative_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -458,7 +492,12 @@ def by_name(name: str) -> Comparison:
 
 
 def compare(features: Features, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:
-    """One int8 level column per comparison, one row per pair."""
+    """One int8 level column per comparison, one row per pair. When the pairs involve few of the records (an
+    incremental night, a partition, a sample), only those records are compared among themselves."""
+    involved = np.unique(np.concatenate([left, right]))
+    if len(involved) < len(features) // 2:
+        features = features.among(involved)
+        left, right = np.searchsorted(involved, left), np.searchsorted(involved, right)
     pairs = PairView(features, left, right)
     levels = {c.name: c.levels_of(pairs) for c in COMPARISONS}
     if features.alternatives is not None and len(left):

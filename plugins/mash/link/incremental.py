@@ -49,9 +49,13 @@ def unchanged(record_ids: np.ndarray, prints: np.ndarray, previous: Previous) ->
     return before == prints
 
 
-def kept_pairs(previous: Previous, record_ids: np.ndarray, unchanged_records: np.ndarray) -> pd.DataFrame:
-    """The previous link and review pairs whose records are both present and unchanged."""
-    stable = set(record_ids[unchanged_records])
+def kept_pairs(previous: Previous, records: pd.Index, unchanged_records: np.ndarray
+               ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The previous link and review pairs whose records are both present (in ``records``, tonight's record ids)
+    and unchanged, with the positions of their left and right records."""
     pairs = previous.pairs
-    keep = pairs["record_id_l"].isin(stable) & pairs["record_id_r"].isin(stable)
-    return pairs[keep].reset_index(drop=True)
+    left = records.get_indexer(pairs["record_id_l"])
+    right = records.get_indexer(pairs["record_id_r"])
+    keep = (left >= 0) & (right >= 0)
+    keep[keep] = unchanged_records[left[keep]] & unchanged_records[right[keep]]
+    return pairs[keep].reset_index(drop=True), left[keep], right[keep]

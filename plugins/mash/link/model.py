@@ -6,12 +6,19 @@
   pairs with u fixed, once per blocking pass with an exact key, over the comparisons that key does not constrain
   (Splink's approach), the passes' estimates averaged weighted by each pass's expected number of matches;
 - the prior lambda (probability that two random records are the same child): the expected number of matches among
-  the candidate pairs under the fitted model, divided by the number of all record pairs.
+  the candidate pairs under the fitted model, divided by the number of all record pairs;
+- then a prior per pair of sources (health and schools, schools and schools, ...), by EM with m and u fixed: the
+  expected matches among that pair of sources' candidate pairs over all its record pairs. An agency's extract
+  usually lists a child once, so two records of one source are rarely the same child, and a small source whose
+  children are all known to another (the consent register and social care) has a high prior against it; the data
+  say how far this holds, so an agency whose extract does hold duplicates keeps a prior that allows them;
+- and per ordered pair of sources, the share of one's records whose child is in the other's extract (the
+  coverage that :mod:`.exclusivity` weighs a pair's rivals against).
 
 A pair's weight for a comparison is log2(m/u) of its level (0 for the null level); exact given and family names
 use u = the frequency of that name among the records (term-frequency adjustment: 'Smith' or 'Muhammad' agreeing
-says less than 'Wojcik'). The match weight is the prior's log-odds plus the comparison weights plus the twins
-guard (see :func:`twins_guard`); match_probability = 2^w / (1 + 2^w).
+says less than 'Wojcik'). The match weight is the log-odds of its pair of sources' prior plus the comparison
+weights plus the twins guard (see :func:`twins_guard`); match_probability = 2^w / (1 + 2^w).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import pandas as pd
 
 from .blocking import PASSES, Candidates
 from .comparisons import COMPARISONS, Comparison, Features, compare, by_name
+from .exclusivity import coverage
 
 
 @dataclass
@@ -32,6 +40,11 @@ class Model:
     prior: float                         # lambda over all record pairs
     candidate_match_share: float         # lambda among the candidate pairs
     training: dict = field(default_factory=dict)   # counts only
+    # "A|B" (sources in sorted order) -> log2 prior odds of a pair from sources A and B, less prior_weight; a pair of
+    # sources not listed (none of its pairs was a candidate) has the overall prior
+    source_prior_weights: dict[str, float] = field(default_factory=dict)
+    # "S>T" -> share of source S's records whose child is in T's extract (see mash.link.exclusivity)
+    coverage: dict[str, float] = field(default_factory=dict)
 
     def weights(self, name: str) -> np.ndarray:
         """log2(m/u) per level, 0 for the null level."""
@@ -42,6 +55,12 @@ class Model:
     @property
     def prior_weight(self) -> float:
         return float(np.log2(self.prior / (1 - self.prior)))
+
+    def pair_prior_weights(self, features: Features, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Per pair, the log2 prior odds of its pair of sources."""
+        code, names = source_pairs(features, left, right)
+        offsets = np.array([self.source_prior_weights.get(name, 0.0) for name in names] or [0.0])
+        return self.prior_weight + offsets[code]
 
     def as_dict(self) -> dict:
         """JSON-serialisable: every comparison's levels with their m, u and weight (no personal data)."""
@@ -57,7 +76,9 @@ class Model:
                             "weight": float(weights[i])}
                            for i, label in enumerate(comparison.labels())]}
         return {"prior": self.prior, "prior_weight": self.prior_weight,
-                "candidate_match_share": self.candidate_match_share, "comparisons": comparisons,
+                "candidate_match_share": self.candidate_match_share,
+                "source_prior_weights": dict(self.source_prior_weights), "coverage": dict(self.coverage),
+                "comparisons": comparisons,
                 "twins_guard": twins_guard.__doc__.split("\n\n")[0].strip(), "training": self.training}
 
     @classmethod
@@ -72,7 +93,10 @@ class Model:
         u = {name: np.array([1.0] + [level["u"] for level in stored[name]["levels"][1:]]) for name in expected}
         return cls(m=m, u=u, prior=float(document["prior"]),
                    candidate_match_share=float(document["candidate_match_share"]),
-                   training=dict(document.get("training", {})))
+                   training=dict(document.get("training", {})),
+                   source_prior_weights={name: float(weight) for name, weight
+                                         in document.get("source_prior_weights", {}).items()},
+                   coverage={name: float(share) for name, share in document.get("coverage", {}).items()})
 
 
 def _distribution(levels: np.ndarray, n_levels: int, weights: np.ndarray | None, floor: float) -> np.ndarray:
@@ -226,11 +250,57 @@ def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u
             non_match = np.where(is_candidate, 1.0 - posterior[found], 1.0)
     all_pairs = max(n * (n - 1) // 2, 1)
     prior = float(np.clip(share * len(levels) / all_pairs, floor * floor, 1 - floor))
-    return Model(m=m, u=u, prior=prior, candidate_match_share=share,
-                 training={"u_random_pairs": len(sample_levels),
-                           "u_random_pairs_that_are_candidates": int(is_candidate.sum()),
-                           "pairs_left_out_of_training_as_twins": int((~training).sum()),
-                           "em_passes": per_pass, "prior_iterations": used, "probability_floor": floor})
+    model = Model(m=m, u=u, prior=prior, candidate_match_share=share,
+                  training={"u_random_pairs": len(sample_levels),
+                            "u_random_pairs_that_are_candidates": int(is_candidate.sum()),
+                            "pairs_left_out_of_training_as_twins": int((~training).sum()),
+                            "em_passes": per_pass, "prior_iterations": used, "probability_floor": floor})
+    evidence = score(features, candidates, levels, model)["match_weight"].to_numpy() - model.prior_weight
+    model.source_prior_weights, model.training["source_pairs"] = source_priors(
+        features, candidates, evidence, prior, iterations, tolerance)
+    model.coverage = coverage(features.source, candidates.left, candidates.right,
+                              evidence + model.pair_prior_weights(features, candidates.left, candidates.right))
+    return model
+
+
+def source_pairs(features: Features, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Per pair, a code for its pair of sources, and the names ("A|B", sources in sorted order) of the codes."""
+    codes, sources = pd.factorize(features.source, sort=True)
+    k = max(len(sources), 1)
+    low, high = np.minimum(codes[left], codes[right]), np.maximum(codes[left], codes[right])
+    return low * k + high, [f"{a}|{b}" for a in sources for b in sources]
+
+
+def source_priors(features: Features, candidates: Candidates, evidence: np.ndarray, prior: float,
+                  iterations: int, tolerance: float) -> tuple[dict[str, float], dict[str, dict]]:
+    """The prior per pair of sources, by EM with m and u fixed: a pair's match probability from its ``evidence``
+    (match weight less the prior) and its sources' prior; each prior the expected matches among that pair of
+    sources' candidate pairs, plus one at the overall rate (so a pair of sources with no likely match among its
+    candidates keeps a prior of about one match in all its pairs), over its record pairs.
+
+    Returns per pair of sources with candidate pairs, the log2 prior odds less the overall prior's, and (counts
+    only) its record pairs, candidate pairs and expected matches."""
+    code, names = source_pairs(features, candidates.left, candidates.right)
+    sizes = np.bincount(pd.factorize(features.source, sort=True)[0], minlength=int(np.sqrt(len(names))))
+    k = len(sizes)
+    record_pairs = np.array([sizes[i] * (sizes[i] - 1) / 2 if i == j else float(sizes[i] * sizes[j])
+                             for i in range(k) for j in range(k)])
+    candidate_pairs = np.bincount(code, minlength=k * k)
+    odds = np.log2(prior / (1 - prior))
+    weights = np.full(k * k, odds)
+    expected = np.zeros(k * k)
+    for _ in range(iterations):
+        expected = np.bincount(code, weights=1.0 / (1.0 + np.exp2(-(evidence + weights[code]))), minlength=k * k)
+        rate = (expected + 1.0) / np.maximum(record_pairs + 1.0 / prior, 1.0)
+        new = np.log2(rate / (1 - rate))
+        change = float(np.abs(new - weights).max()) if k else 0.0
+        weights = new
+        if change < tolerance:
+            break
+    present = np.flatnonzero(candidate_pairs)
+    return ({names[i]: float(weights[i] - odds) for i in present},
+            {names[i]: {"record_pairs": int(record_pairs[i]), "candidate_pairs": int(candidate_pairs[i]),
+                        "expected_matches": round(float(expected[i]), 1)} for i in present})
 
 
 def term_frequencies(values: np.ndarray) -> np.ndarray:
@@ -288,7 +358,7 @@ def score(features: Features, candidates: Candidates, levels: pd.DataFrame, mode
         weights[f"w_{comparison.name}"] = weight
     frame = pd.DataFrame(weights)
     frame["w_twins_guard"] = twins_guard(levels, frame)
-    frame.insert(0, "w_prior", model.prior_weight)
+    frame.insert(0, "w_prior", model.pair_prior_weights(features, candidates.left, candidates.right))
     frame.insert(0, "match_weight", frame.sum(axis=1))
     frame.insert(1, "match_probability", 1.0 / (1.0 + np.exp2(-frame["match_weight"].to_numpy())))
     return frame

@@ -30,9 +30,10 @@ _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 def map_distinct(values: pd.Series, function: Callable[[str], object]) -> pd.Series:
     """``function`` applied to every value of ``values``, called once per distinct value."""
-    distinct = pd.unique(values.to_numpy())
-    lookup = dict(zip(distinct, map(function, distinct)))
-    return pd.Series([lookup[v] for v in values.to_numpy()], index=values.index, dtype=object)
+    codes, distinct = pd.factorize(values.to_numpy(), use_na_sentinel=False)
+    mapped = np.empty(len(distinct), dtype=object)
+    mapped[:] = list(map(function, distinct))
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
 
 
 def normalise_text(text: str) -> str:

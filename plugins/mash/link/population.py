@@ -5,6 +5,11 @@ Once a population has been matched, a night is incremental: only new and changed
 model the last full relink estimated (see :mod:`mash.link.incremental`); ``full=True`` relinks everything and
 estimates the model afresh (the first night, after a change of the matcher, or whenever the partnership wants the
 model re-estimated). The same as the nightly DAG's `match_children` task and `mash match [--full]`.
+
+In partitions (MASH_MATCH_PARTITIONS, `mash match --partitions N`), :func:`plan_partitions` loads the records and
+blocks them, each partition's comparisons run on their own (:func:`mash.link.partitions.compare_partition`, in the
+DAG a mapped task per partition), and :func:`combine_partitions` scores, clusters and stores the result as
+:func:`match_children` does, full relink or incremental alike.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
 
-from mash.link import LinkSettings, Model, Previous, link
+from mash.link import LinkResult, LinkSettings, Model, Previous, link, prepare
+from mash.link.partitions import combine, compare_partitions, remove, split
 from mash.link.identity import assign_child_ids
 from mash.link.records import records_from_store
 from mash.link.review import constraints, explanations, sync_review_queue
@@ -93,18 +100,57 @@ def previous_population(conn: Connection) -> Previous | None:
 def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = None,
                    full: bool = False) -> MatchSummary:
     """Match the store's current person records; incremental when a matched population exists, unless ``full``."""
+    records, must_link, cannot_link, previous = _inputs(engine, full)
+    result = link(records, settings, must_link=must_link, cannot_link=cannot_link, previous=previous)
+    return _store_result(engine, run_id, result, previous)
+
+
+def plan_partitions(engine: Engine, directory: Path, partitions: int, settings: LinkSettings | None = None,
+                    full: bool = False) -> list[int]:
+    """The first step of :func:`match_children` in partitions (see :mod:`mash.link.partitions`): features and
+    blocking, written into ``directory``; the partitions' numbers, each for :func:`~mash.link.partitions.
+    compare_partition`, and then :func:`combine_partitions`."""
+    records, must_link, cannot_link, previous = _inputs(engine, full)
+    return split(prepare(records, settings, must_link, cannot_link, previous), partitions, directory)
+
+
+def combine_partitions(engine: Engine, run_id: str, directory: Path) -> MatchSummary:
+    """The last step of :func:`match_children` in partitions: score, cluster and store as it does, then remove the
+    work."""
+    result, work = combine(directory)
+    summary = _store_result(engine, run_id, result, work.previous)
+    remove(directory)
+    return summary
+
+
+def match_children_in_partitions(engine: Engine, run_id: str, directory: Path, partitions: int,
+                                 processes: int = 1, settings: LinkSettings | None = None,
+                                 full: bool = False) -> MatchSummary:
+    """:func:`match_children` with the comparisons in ``partitions`` partitions over ``processes`` processes."""
+    numbers = plan_partitions(engine, directory, partitions, settings, full)
+    compare_partitions(directory, numbers, processes)
+    return combine_partitions(engine, run_id, directory)
+
+
+def _inputs(engine: Engine, full: bool) -> tuple[pd.DataFrame, list, list, Previous | None]:
+    """The store's current person records, the officers' must-link (with the same local authority child's) and
+    cannot-link pairs among them, and the population to build on (None for a full relink)."""
     records = records_from_store(engine)
     with engine.connect() as conn:
         must_link, cannot_link = constraints(conn)
         previous = None if full else previous_population(conn)
     present = set(records["record_id"])
     cannot_link = [p for p in cannot_link if present.issuperset(p)]
-    result = link(records, settings,
-                  must_link=[p for p in must_link if present.issuperset(p)]
-                  + same_local_authority_child(records, cannot_link),
-                  cannot_link=cannot_link, previous=previous)
+    must_link = [p for p in must_link if present.issuperset(p)] + same_local_authority_child(records, cannot_link)
+    return records, must_link, cannot_link, previous
+
+
+def _store_result(engine: Engine, run_id: str, result: LinkResult, previous: Previous | None) -> MatchSummary:
+    """Store a linkage of the current records: stable child ids, fingerprints, the review queue, the links (all
+    of them after a full relink, with its model; the rescored records' after an incremental one)."""
     pairs = result.pairs
     links = pairs[pairs["decision"] == "link"]
+    present = set(result.clusters["record_id"])
     rescored = set(result.clusters["record_id"][result.rescored])
     with engine.begin() as conn:
         _, changes = assign_child_ids(conn, result.clusters, run_id)
@@ -112,7 +158,7 @@ def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = 
         reviews = sync_review_queue(conn, pairs, run_id)
         if previous is None:
             conn.execute(delete(record_link))
-            _store_model(conn, run_id, len(records), result.model)
+            _store_model(conn, run_id, len(present), result.model)
         else:
             earlier = previous.pairs[previous.pairs["decision"] == "link"]
             gone = sorted(set(earlier["record_id_l"]).union(earlier["record_id_r"]) - (present - rescored))
@@ -125,7 +171,7 @@ def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = 
                                         "weights", "run_id"],
                     zip(links["record_id_l"], links["record_id_r"], links["match_probability"].astype(float),
                         links["match_weight"].astype(float), explanations(links), [run_id] * len(links)))
-    return MatchSummary(full_relink=previous is None, records=len(records),
+    return MatchSummary(full_relink=previous is None, records=len(present),
                         records_rescored=result.stats["records_rescored"], children=changes.children,
                         links=int((pairs["decision"] == "link").sum()), reviews=reviews,
                         new_children=changes.new, merged=changes.merged, split=changes.split,
