@@ -137,7 +137,7 @@ def _alert_officers(context) -> None:
     catchup=False,
     max_active_runs=1,
     tags=["mash", "nightly", "ingest"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5),
                   "on_failure_callback": _alert_officers},
     deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=NIGHT.finished_within,
                            callback=AsyncCallback("mash.alerts.deadline_missed")) if NIGHT.finished_within else None,
@@ -153,9 +153,15 @@ def mash_nightly():
     def wait_for_drop(agency: str) -> PokeReturnValue:
         from mash.arrivals import AWAITED, drop_state
 
+        from sqlalchemy import create_engine
+
         get_current_context()["agency"] = agency
-        home, engine = _store()
-        state = drop_state(home, engine, agency, _as_of(), pendulum.now("UTC"), NIGHT)
+        home, url = _home_and_url()             # a look every few minutes: no migration, and no pool kept
+        engine = create_engine(url)
+        try:
+            state = drop_state(home, engine, agency, _as_of(), pendulum.now("UTC"), NIGHT)
+        finally:
+            engine.dispose()
         log.info("%s: drop %s", agency, state)
         return PokeReturnValue(is_done=state != AWAITED, xcom_value=state)
 
@@ -291,7 +297,9 @@ def mash_nightly():
     published = publish_shared_view()
     built = build_notices()
     validated >> matched >> published >> built >> sending
-    [prepared, waited, ingested, validated, summary, extracts, matched, published, built, sending] >> night_failed()
+    matching_tasks = list(matched.children.values()) if hasattr(matched, "children") else [matched]  # a group
+    [prepared, waited, ingested, validated, summary, extracts, *matching_tasks, published, built, sending] \
+        >> night_failed()
 
 
 mash_nightly()

@@ -91,8 +91,16 @@ def test_a_missed_deadline_raises_one_alert_through_airflows_callback_trigger(ho
     generate(children=60, seed=2, nights=1, out=synth, start=NIGHT)
     deliver(synth / "night-01", home)
     assert main(["ingest"]) == 0
-    context = {"dag_run": {"dag_id": DAG_ID, "run_id": "scheduled__2026-11-02T01:30:00+00:00",
-                           "logical_date": "2026-11-02T01:30:00Z", "state": "running"},
+    from airflow.api_fastapi.core_api.datamodels.dag_run import DAGRunResponse
+    # the context the scheduler builds on a missed deadline (airflow.models.deadline.Deadline.handle_miss)
+    run = DAGRunResponse.model_validate({
+        "dag_run_id": "scheduled__2026-11-02T01:30:00+00:00", "dag_id": DAG_ID, "dag_display_name": DAG_ID,
+        "logical_date": "2026-11-02T01:30:00Z", "queued_at": "2026-11-02T01:30:00Z", "start_date": None,
+        "end_date": None, "duration": None, "data_interval_start": None, "data_interval_end": None,
+        "run_after": "2026-11-02T01:30:00Z", "last_scheduling_decision": None, "run_type": "scheduled",
+        "state": "running", "triggered_by": None, "triggering_user_name": None, "conf": {}, "note": None,
+        "dag_versions": [], "bundle_version": None, "partition_key": None, "partition_date": None})
+    context = {"dag_run": run.model_dump(mode="json"),
                "deadline": {"id": "d1", "deadline_time": "2026-11-02T07:00:00+00:00"}}
 
     async def fire() -> list[dict]:

@@ -172,7 +172,7 @@ def test_a_late_agency_does_not_stop_the_night_and_gets_its_notice(backend, home
 
 
 def test_a_waiting_sensor_gives_its_slot_back_until_the_cutoff(home, airflow_db, tmp_path, monkeypatch):
-    """The schools have not dropped when the run starts and their cut-off is the next minute: their sensor looks,
+    """The schools have not dropped when the run starts and their cut-off is two minutes ahead: their sensor looks,
     is rescheduled (its worker slot freed) and looks again every second until the cut-off, then calls them late;
     the others arrived at the first look and the night goes on."""
     from airflow.dag_processing.dagbag import DagBag
@@ -181,10 +181,16 @@ def test_a_waiting_sensor_gives_its_slot_back_until_the_cutoff(home, airflow_db,
     from airflow.utils.session import create_session
 
     now = datetime.now(LONDON)
-    if now.hour == 23 and now.minute >= 57:                      # the cut-off must fall on the same night
+    if now.hour == 23 and now.minute >= 54:                      # the cut-off must fall on the same night
         time_module.sleep((60 - now.minute) * 60 - now.second + 5)
-        now = datetime.now(LONDON)
-    night, cutoff = now.date(), (now + timedelta(minutes=1)).strftime("%H:%M")
+    night = datetime.now(LONDON).date()
+    synth = tmp_path / "synth"
+    generate(children=150, seed=5, nights=1, out=synth, start=night)
+    deliver(synth / "night-01", home)
+    shutil.rmtree(home.agency_landing("schools"))
+    # at least 90 s ahead, on the minute (cut-offs are HH:MM): the sensor is sure to look before it
+    ahead = datetime.now(LONDON) + timedelta(seconds=150)
+    cutoff = ahead.strftime("%H:%M")
     config = tmp_path / "night.yaml"
     config.write_text((REPO / "config" / "night.yaml").read_text()
                       .replace("check_every_seconds: 300", "check_every_seconds: 1")
@@ -195,10 +201,6 @@ def test_a_waiting_sensor_gives_its_slot_back_until_the_cutoff(home, airflow_db,
     sensor = dag.get_task("wait_for_drop")
     assert sensor.partial_kwargs["mode"] == "reschedule" and sensor.partial_kwargs["poke_interval"] == 1
 
-    synth = tmp_path / "synth"
-    generate(children=150, seed=5, nights=1, out=synth, start=night)
-    deliver(synth / "night-01", home)
-    shutil.rmtree(home.agency_landing("schools"))
     run = _run(dag, night)
     assert datetime.now(LONDON) >= datetime.combine(night, time.fromisoformat(cutoff), tzinfo=LONDON)
 

@@ -84,6 +84,16 @@ def test_partitions_are_compared_apart_and_combined_in_order(town, single, tmp_p
         compare_partition(directory, 0)
 
 
+def test_a_failed_nights_work_is_removed_by_the_next_night(town, tmp_path):
+    """The work is personal data: a night that failed before storing must not leave it behind for good."""
+    work = prepare(town)
+    failed, tonight = tmp_path / "match" / "night-2026-11-02", tmp_path / "match" / "night-2026-11-03"
+    split(work, 2, failed)
+    assert (failed / "work.pickle").is_file()
+    split(work, 2, tonight)
+    assert not failed.exists() and sorted(p.name for p in tonight.iterdir()) == ["work.pickle"]
+
+
 def test_more_partitions_than_pairs(tmp_path):
     records = pd.DataFrame({"record_id": ["a", "b", "c"], "given_name": ["Amy", "Amy", "Zed"],
                             "family_name": ["Holt", "Holt", "Quill"], "date_of_birth": ["2015-03-02"] * 2 + [""],

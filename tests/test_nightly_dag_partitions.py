@@ -41,6 +41,8 @@ def test_matching_in_partitions_is_a_mapped_group_in_place_of_match_children(par
     assert compare.op_kwargs_expand_input.value["partition"].operator is plan
     assert compare.upstream_task_ids == {plan.task_id} and combine.upstream_task_ids == {compare.task_id}
     assert dag.get_task("publish_shared_view").upstream_task_ids == {combine.task_id}
+    # a failure anywhere in the group fails the run, whatever trigger rule combine has
+    assert dag.get_task("night_failed").upstream_task_ids >= {plan.task_id, compare.task_id, combine.task_id}
 
 
 def test_two_nights_matched_in_partitions_on_postgresql_store_what_one_process_stores(

@@ -10,6 +10,7 @@ is recognisably the same alert. Airflow calls these through the DAG's failure ca
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import smtplib
@@ -87,11 +88,14 @@ def raise_alert(alert: Alert, home: Home, url: str | None, settings: NightSettin
     """Write the alert to the officers' outbox and send it; True if the SMTP server took it. A failed send is
     logged with the error's type only and the alert stays in the outbox."""
     settings = settings or load_night_settings()
-    folder = home.outbox / OFFICERS
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{file_name(alert.key)}.txt"
-    path.touch(mode=0o600)
-    path.write_text(alert.text(), encoding="utf-8")
+    try:
+        folder = home.outbox / OFFICERS
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{file_name(alert.key)}.txt"
+        path.touch(mode=0o600)
+        path.write_text(alert.text(), encoding="utf-8")
+    except OSError as exc:                      # a full disk must not stop the email as well
+        log.warning("alert %s could not be written to the outbox (%s)", _short(alert.key), type(exc).__name__)
     if url is None:
         log.warning("alert %s written to the outbox; no SMTP server is configured", _short(alert.key))
         return False
@@ -119,16 +123,22 @@ def _short(key: str) -> str:
 
 
 async def deadline_missed(context: dict | None = None, **_) -> bool:
-    """Airflow's deadline alert calls this on its triggerer with a plain dict describing the run; the store and the
-    SMTP server come from MASH_DB_URL and MASH_SMTP_URL there."""
-    run = (context or {}).get("dag_run") or {}
-    deadline = (context or {}).get("deadline") or {}
+    """Airflow's deadline alert calls this on its triggerer with a plain dict describing the run (the API's
+    DAGRunResponse: the run id is ``dag_run_id``); the store and the SMTP server come from MASH_DB_URL and
+    MASH_SMTP_URL there. The work is blocking (database, SMTP), so it runs in a thread, not on the triggerer's
+    event loop."""
+    return await asyncio.to_thread(_overdue, context or {})
+
+
+def _overdue(context: dict) -> bool:
+    run = context.get("dag_run") or {}
+    deadline = context.get("deadline") or {}
     when = run.get("logical_date") or run.get("run_after")
     night = datetime.fromisoformat(str(when)).astimezone(LONDON).date() if when else None
     home = Home.from_env()
     engine = create_engine(home.db_url())
     try:
-        alert = night_overdue(str(run.get("dag_id", "?")), str(run.get("run_id", "?")),
+        alert = night_overdue(str(run.get("dag_id", "?")), str(run.get("dag_run_id") or run.get("run_id") or "?"),
                               str(deadline.get("deadline_time", "its deadline")), night, engine)
         return raise_alert(alert, home.ensure(), smtp_url())
     finally:

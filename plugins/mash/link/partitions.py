@@ -33,13 +33,18 @@ WORK = "work.pickle"
 
 
 def split(work: LinkWork, partitions: int, directory: Path) -> list[int]:
-    """Write ``work`` into ``directory`` (replacing an earlier run's) for ``partitions`` partitions; their
-    numbers."""
+    """Write ``work`` into ``directory`` for ``partitions`` partitions; their numbers. The work of any other run
+    beside it (a run that failed before storing, whose work is personal data) and an earlier run's in
+    ``directory`` are removed first: one matching run at a time (the nightly DAG runs one night at a time)."""
     if partitions < 1:
         raise ValueError(f"partitions must be at least 1 (got {partitions})")
     directory = Path(directory)
-    if directory.exists():
-        shutil.rmtree(directory)
+    if directory.parent.exists():
+        for earlier in directory.parent.iterdir():
+            if earlier.is_dir():
+                shutil.rmtree(earlier)
+            else:
+                earlier.unlink()
     directory.mkdir(parents=True)
     with open(directory / WORK, "wb") as file:
         pickle.dump({"work": work, "partitions": partitions}, file, protocol=pickle.HIGHEST_PROTOCOL)
