@@ -49,6 +49,7 @@ without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash ma
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
@@ -77,6 +78,20 @@ def _home_and_url():
         return home, Connection.get(DB_CONNECTION_ID).get_uri()
     except AirflowNotFoundException:
         return home, home.db_url()
+
+
+@contextmanager
+def _store_as_is():
+    """The hub's home and an engine on its store, not migrated (a sensor's look every few minutes, the failure
+    callback, which must work whatever failed), disposed of afterwards."""
+    from sqlalchemy import create_engine
+
+    home, url = _home_and_url()
+    engine = create_engine(url)
+    try:
+        yield home, engine
+    finally:
+        engine.dispose()
 
 
 def _store():
@@ -113,21 +128,15 @@ def _night() -> str:
 def _alert_officers(context) -> None:
     """The failure callback: one alert to the officers for a task that failed after its last retry (a retry is not
     alerted). Ids, counts and the error's type only: never the error's message."""
-    from sqlalchemy import create_engine
-
-    from mash.alerts import raise_alert, task_failed
+    from mash.alerts import send_alert, task_failed
 
     ti = context["ti"]
-    home, url = _home_and_url()
-    engine = create_engine(url)
-    try:
-        error = context.get("exception")
-        index = getattr(ti, "rendered_map_index", None) or (str(ti.map_index) if ti.map_index >= 0 else None)
+    error = context.get("exception")
+    index = getattr(ti, "rendered_map_index", None) or (str(ti.map_index) if ti.map_index >= 0 else None)
+    with _store_as_is() as (home, engine):
         alert = task_failed(ti.dag_id, ti.run_id, ti.task_id, index, ti.try_number,
                             type(error).__name__ if error else "unknown", _as_of(context), engine)
-        raise_alert(alert, home, _smtp_url(), NIGHT)
-    finally:
-        engine.dispose()
+        send_alert(alert, home, _smtp_url(), NIGHT)
 
 
 @dag(
@@ -153,15 +162,9 @@ def mash_nightly():
     def wait_for_drop(agency: str) -> PokeReturnValue:
         from mash.arrivals import AWAITED, drop_state
 
-        from sqlalchemy import create_engine
-
         get_current_context()["agency"] = agency
-        home, url = _home_and_url()             # a look every few minutes: no migration, and no pool kept
-        engine = create_engine(url)
-        try:
+        with _store_as_is() as (home, engine):
             state = drop_state(home, engine, agency, _as_of(), pendulum.now("UTC"), NIGHT)
-        finally:
-            engine.dispose()
         log.info("%s: drop %s", agency, state)
         return PokeReturnValue(is_done=state != AWAITED, xcom_value=state)
 

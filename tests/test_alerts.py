@@ -120,9 +120,9 @@ def test_a_missed_deadline_raises_one_alert_through_airflows_callback_trigger(ho
 
 
 def test_an_alert_that_cannot_be_sent_stays_in_the_outbox(home):
-    from mash.alerts import raise_alert, task_failed
+    from mash.alerts import send_alert, task_failed
     alert = task_failed(DAG_ID, "run-1", "ingest", "police", 3, "OperationalError", NIGHT, None)
     from tests.smtp import free_port
-    assert raise_alert(alert, home, f"smtp://127.0.0.1:{free_port()}") is False     # nobody listening
+    assert send_alert(alert, home, f"smtp://127.0.0.1:{free_port()}") is False     # nobody listening
     (saved,) = (home.outbox / "officers").iterdir()
     assert "ingest [police]" in saved.read_text() and "could not be listed" in saved.read_text()

@@ -84,7 +84,7 @@ def night_overdue(dag_id: str, run_id: str, deadline: str, night: date | None, e
                         *night_lines(engine, night)))
 
 
-def raise_alert(alert: Alert, home: Home, url: str | None, settings: NightSettings | None = None) -> bool:
+def send_alert(alert: Alert, home: Home, url: str | None, settings: NightSettings | None = None) -> bool:
     """Write the alert to the officers' outbox and send it; True if the SMTP server took it. A failed send is
     logged with the error's type only and the alert stays in the outbox."""
     settings = settings or load_night_settings()
@@ -140,6 +140,6 @@ def _overdue(context: dict) -> bool:
     try:
         alert = night_overdue(str(run.get("dag_id", "?")), str(run.get("dag_run_id") or run.get("run_id") or "?"),
                               str(deadline.get("deadline_time", "its deadline")), night, engine)
-        return raise_alert(alert, home.ensure(), smtp_url())
+        return send_alert(alert, home.ensure(), smtp_url())
     finally:
         engine.dispose()

@@ -100,4 +100,5 @@ def drop_state(home: Home, engine: Engine, agency: str, night: date, now: dateti
 def drop_states(home: Home, engine: Engine, night: date, now: datetime,
                 settings: NightSettings | None = None) -> dict[str, str]:
     """Every agency's :func:`drop_state` (``mash drops``)."""
+    settings = settings or load_night_settings()
     return {agency: drop_state(home, engine, agency, night, now, settings) for agency in agencies()}
