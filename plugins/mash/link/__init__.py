@@ -198,8 +198,9 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
     lap("estimation")
     scored = score(features, candidates, levels, model)
     pairs = pd.concat([pd.DataFrame({"record_id_l": features.record_id[candidates.left],
-                                     "record_id_r": features.record_id[candidates.right]}),
-                       scored.iloc[:, :2], pd.DataFrame({"decision": np.full(len(scored), "", dtype=object)}),
+                                     "record_id_r": features.record_id[candidates.right]}, dtype=object),
+                       scored.iloc[:, :2], pd.DataFrame({"decision": np.full(len(scored), "", dtype=object)},
+                                                        dtype=object),
                        scored.iloc[:, 2:], levels.add_prefix("l_")], axis=1)
     left, right = candidates.left, candidates.right
     kept = 0
@@ -218,7 +219,8 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
     # than it, needs no officer: it agrees with what the links decided.
     decision = np.where((decision == "review") & (label[left] == label[right]), "clustered", decision)
     pairs["decision"] = decision
-    clusters = pd.DataFrame({"record_id": features.record_id, "person_id": _person_ids(label, len(features))})
+    clusters = pd.DataFrame({"record_id": features.record_id, "person_id": _person_ids(label, len(features))},
+                            dtype=object)
     lap("clustering")
     stats = {"records": len(features), "mode": "full" if previous is None else "incremental",
              "records_rescored": int(work.rescore.sum()), "pairs_kept": kept,
