@@ -12,10 +12,10 @@ Working out every record's features (normalised and transliterated names, canoni
 identifiers, dates, postcodes) is most of an incremental night's time at a million records, and an unchanged
 record's features are last night's. So a run's features can be remembered in a file (:func:`remember`) and given
 to the next run, incremental or full (``link(records, remembered=recall(path))``): only the new and changed
-records' are then worked out. The file is a cache, not a record: the same features are worked out when it is missing, unreadable or made by
-another version of the matcher, and a record is reused only when its fingerprint is the one remembered with it. It
-holds personal data (normalised names, dates of birth, postcodes, addresses), so it is written owner-only, on the
-hub's own storage.
+records' are then worked out. The file is a cache, not a record: the same features are worked out when it is
+missing, unreadable or made by another version of the matcher, and a record is reused only when its fingerprint is
+the one remembered with it. It holds personal data (normalised names, dates of birth, postcodes, addresses), so it
+is written owner-only, on the hub's own storage.
 """
 
 from __future__ import annotations
