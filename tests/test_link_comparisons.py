@@ -107,6 +107,12 @@ def test_date_of_birth_levels_compare_dates_not_strings():
     assert dob("", "2014-03-05") == "null"
 
 
+def test_dates_of_birth_before_1970_are_compared():
+    assert dob("1969-12-31", "1969-12-31") == "exact"                 # day -1 since 1970, not 'missing'
+    assert dob("1948-09-30", "1948-09-03") == "one_digit"
+    assert dob("1948-09-30", "1957-02-11") == "else"
+
+
 def test_identifier_levels():
     nhs = lambda a, b: level("nhs_number", {"nhs_number": a}, {"nhs_number": b})   # noqa: E731
     assert nhs(NHS_A, "401 023 4563") == "equal"
@@ -143,6 +149,14 @@ def test_sex_and_home_levels():
     assert home("LS1 1AA", "", "LS1 6BD", "") == "district"
     assert home("LS1 1AA", "14 Mill Lane", "M1 1AA", "14 Mill Lane") == "else"     # a move, counted once
     assert home("LS1 1AA", "", "not known", "14 Mill Lane") == "null"
+    assert home("LS1 1AA", "", "LS1", "") == "null"                  # a partial postcode is not compared
+
+
+def test_a_numeric_postal_code_is_compared_whole():
+    home = lambda pa, pb: level("home", {"postcode": pa}, {"postcode": pb})   # noqa: E731
+    assert home("4223", "4223") == "same_postcode"                 # an Australian postcode, as FEBRL has
+    assert home("4223", "4224") == "else"                          # no UK sector or district to share
+    assert home("60311", " 60311 ") == "same_postcode"
 
 
 def test_a_shared_home_is_counted_once():
