@@ -34,6 +34,13 @@ def _initial(values: np.ndarray) -> np.ndarray:
     return map_distinct(pd.Series(values, dtype=object), lambda value: value[:1]).to_numpy(dtype=object)
 
 
+def _initials_unordered(f: Features) -> tuple[np.ndarray, np.ndarray]:
+    """The initials of the family and first given names, smaller first: the same for names recorded swapped."""
+    family, given = _initial(f.family), _initial(f.given_first)
+    first = family < given
+    return np.where(first, family, given), np.where(first, given, family)
+
+
 def _day_month_unordered(f: Features) -> np.ndarray:
     low, high = np.minimum(f.dob_day, f.dob_month), np.maximum(f.dob_day, f.dob_month)
     return f.dob_year * 10_000 + low * 100 + high
@@ -61,8 +68,7 @@ PASSES: tuple[BlockingPass, ...] = (
                  frozenset({"family_name", "given_name", "date_of_birth"}), trains=False),
     BlockingPass("dob_postcode", lambda f: _key(f.dob_text, f.postcode),
                  frozenset({"date_of_birth", "home"})),
-    BlockingPass("dob_any_order_initials", lambda f: _key(_day_month_unordered(f), _initial(f.family),
-                                                             _initial(f.given_first)),
+    BlockingPass("dob_and_initials_any_order", lambda f: _key(_day_month_unordered(f), *_initials_unordered(f)),
                  frozenset({"date_of_birth", "family_name", "given_name"}), trains=False),
     BlockingPass("postcode_given_canonical", lambda f: _key(f.postcode, f.given_key),
                  frozenset({"home", "given_name"})),

@@ -1,0 +1,32 @@
+"""Blocking: which pairs of records are compared at all, pass by pass."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mash.link.blocking import candidate_pairs
+from mash.link.comparisons import Features
+
+
+def passes_finding(first: dict, second: dict) -> set[str]:
+    """The blocking passes that make the two records a candidate pair."""
+    records = pd.DataFrame([{"record_id": "a", "source": "health", **first},
+                            {"record_id": "b", "source": "police", **second}])
+    candidates = candidate_pairs(Features.of(records), max_block_size=500)
+    return {name for name, mask in candidates.passes.items() if mask.any()}
+
+
+def test_names_recorded_swapped_are_compared():
+    # Given and family names swapped, one of them mistyped, and no postcode or identifier in common.
+    first = {"given_name": "Isabella", "family_name": "Ctercteko", "date_of_birth": "1981-06-26"}
+    second = {"given_name": "Ctercteko", "family_name": "Isabela", "date_of_birth": "1981-06-26"}
+    assert passes_finding(first, second) == {"dob_and_initials_any_order"}
+
+
+def test_a_numeric_postal_code_blocks_like_a_uk_postcode():
+    # Both names mistyped beyond a phonetic match: only the date of birth and the postcode are in common.
+    first = {"given_name": "Nicholas", "family_name": "Humphreys", "date_of_birth": "1946-05-29",
+             "postcode": "2131"}
+    second = {"given_name": "Nichols", "family_name": "Pulrord", "date_of_birth": "1946-05-29",
+              "postcode": "2131"}
+    assert passes_finding(first, second) == {"dob_postcode"}
