@@ -71,6 +71,16 @@ def test_given_name_levels():
                  {"given_name": "Murphy", "family_name": "Siobhan"}) == "null"   # counted once, as 'swapped'
 
 
+def test_names_swapped_with_a_typo_are_swapped():
+    swapped = lambda a, b: level("given_name", a, b)                   # noqa: E731
+    assert swapped({"given_name": "Cassandra", "family_name": "Webb"},
+                   {"given_name": "Webb", "family_name": "Casszndra"}) == "swapped"
+    assert swapped({"given_name": "Oliver", "family_name": "Jennions"},
+                   {"given_name": "Jenions", "family_name": "Olivter"}) == "swapped"   # a typo in each
+    assert swapped({"given_name": "Thomas", "family_name": "Butt"},
+                   {"given_name": "Matthews", "family_name": "Thomas"}) == "else"     # only one name crosses
+
+
 def test_variant_forms_come_from_the_data_file():
     forms = GivenNameForms([["Wojciech", "Wojtek"]])
     assert forms.forms("wojtek")[0] == forms.forms("wojciech")[0] == "wojciech"

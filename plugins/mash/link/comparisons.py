@@ -337,9 +337,18 @@ class PairView:
 
     @cached_property
     def names_swapped(self) -> np.ndarray:
-        """Given and family names recorded the other way round: same words, different given name."""
-        return (~self.missing("given") & ~self.missing("family") & self.equal("name_tokens")
-                & ~self.equal("given"))
+        """Given and family names recorded the other way round: same words, different given name; or each name at
+        most one edit (see :meth:`edits`) from the other record's other name, given and family names differing."""
+        known = ~self.missing("given") & ~self.missing("family")
+        swapped = known & self.equal("name_tokens") & ~self.equal("given")
+        rows = np.flatnonzero(known & ~swapped & ~self.equal("given") & ~self.equal("family"))
+        for this, other in (("given", "family"), ("family", "given")):
+            this_values = getattr(self.features, this)[self.left[rows]]
+            other_values = getattr(self.features, other)[self.right[rows]]
+            rows = rows[np.asarray(cpdist(list(this_values), list(other_values), scorer=OSA.distance,
+                                          score_cutoff=1, workers=-1)) <= 1]
+        swapped[rows] = True
+        return swapped
 
     @cached_property
     def family_half(self) -> np.ndarray:
