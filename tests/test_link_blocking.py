@@ -30,3 +30,10 @@ def test_a_numeric_postal_code_blocks_like_a_uk_postcode():
     second = {"given_name": "Nichols", "family_name": "Pulrord", "date_of_birth": "1946-05-29",
               "postcode": "2131"}
     assert passes_finding(first, second) == {"dob_postcode"}
+
+
+def test_a_child_with_a_mistyped_date_of_birth_and_given_name_is_compared():
+    first = {"given_name": "Sophie", "family_name": "Walker", "date_of_birth": "2015-03-12", "postcode": "LS1 1AA"}
+    second = {"given_name": "Sophi", "family_name": "Walker", "date_of_birth": "2013-03-21", "postcode": "LS11AA"}
+    assert passes_finding(first, second) == {"postcode_family_given_initial"}
+    assert passes_finding(first, {**second, "date_of_birth": ""}) == {"postcode_family_given_initial"}

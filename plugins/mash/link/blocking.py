@@ -72,6 +72,10 @@ PASSES: tuple[BlockingPass, ...] = (
                  frozenset({"date_of_birth", "family_name", "given_name"}), trains=False),
     BlockingPass("postcode_given_canonical", lambda f: _key(f.postcode, f.given_key),
                  frozenset({"home", "given_name"})),
+    # Without the date of birth (missing or mistyped on one side): the home, the family name and the given
+    # name's initial, which a typo in the given name mostly leaves alone.
+    BlockingPass("postcode_family_given_initial", lambda f: _key(f.postcode, f.family, _initial(f.given_first)),
+                 frozenset({"home", "family_name"}), trains=False),
 )
 
 
