@@ -37,3 +37,12 @@ def test_a_child_with_a_mistyped_date_of_birth_and_given_name_is_compared():
     second = {"given_name": "Sophi", "family_name": "Walker", "date_of_birth": "2013-03-21", "postcode": "LS11AA"}
     assert passes_finding(first, second) == {"postcode_family_given_initial"}
     assert passes_finding(first, {**second, "date_of_birth": ""}) == {"postcode_family_given_initial"}
+
+
+def test_one_dwelling_with_both_names_and_the_date_of_birth_mistyped_is_compared():
+    first = {"given_name": "Brianna", "family_name": "Lock", "date_of_birth": "1946-06-18", "postcode": "2131",
+             "address": "202 Basedow Street, Blair Athol"}
+    second = {"given_name": "Briannna", "family_name": "Lockb", "date_of_birth": "", "postcode": "2131",
+              "address": "202 basedow stxreet blair athol"}
+    assert passes_finding(first, second) == {"dwelling_initials_any_order"}
+    assert passes_finding(first, {**second, "address": "20 Basedow Street"}) == set()

@@ -76,6 +76,11 @@ PASSES: tuple[BlockingPass, ...] = (
     # name's initial, which a typo in the given name mostly leaves alone.
     BlockingPass("postcode_family_given_initial", lambda f: _key(f.postcode, f.family, _initial(f.given_first)),
                  frozenset({"home", "family_name"}), trains=False),
+    # The same dwelling (postcode and house numbers) and initials in either order: both names mistyped, and the
+    # date of birth too.
+    BlockingPass("dwelling_initials_any_order", lambda f: _key(f.postcode, f.address_numbers,
+                                                                *_initials_unordered(f)),
+                 frozenset({"home"}), trains=False),
 )
 
 
