@@ -10,8 +10,10 @@ What it does
                    kept but changed (their postcode and address were different last night) and the rest are new
                    tonight; link() runs in full on last night once (not timed: it is the full relink above),
                    then tonight's records are linked incrementally against it ``--runs`` times in that process
-                   (each timed): N records scored, the rest kept. The process's peak memory includes last night's
-                   full relink.
+                   (each timed): N records scored, the rest kept. As the nightly run does, last night's features
+                   are remembered in a file (mash.link.incremental.remember) and each timed run starts by
+                   reading it back (``recall``, timed); ``--forget`` works out every record's features instead.
+                   The process's peak memory includes last night's full relink.
 
       partitioned  with ``--partitions N``: each run is a pair of fresh processes on the same input, one-process
                    ``link()`` then ``mash.link.partitions.link_in_partitions`` with the comparisons in N
@@ -25,7 +27,7 @@ What it does
 Usage (from the repository root)
     .venv/bin/python bench/link_quality.py --children 220000 --out /tmp/lq400k --matcher none   # ~400,000 records
     .venv/bin/python bench/link_speed.py /tmp/lq400k/input.csv --runs 3
-    .venv/bin/python bench/link_speed.py /tmp/lq1m/input.csv --runs 3 --delta 10000
+    .venv/bin/python bench/link_speed.py /tmp/lq1m/input.csv --runs 3 --delta 10000 [--forget]
     .venv/bin/python bench/link_speed.py /tmp/lq400k/input.csv --runs 3 --partitions 2
 """
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -77,10 +80,10 @@ def _partitioned(input_csv: str, partitions: int, processes: int) -> dict:
             "digest": _digest(result)}
 
 
-def _worker(input_csv: str, delta: int, seed: int, repeat: int) -> list[dict]:
+def _worker(input_csv: str, delta: int, seed: int, repeat: int, remember: bool) -> list[dict]:
     import numpy as np
     import pandas as pd
-    from mash.link import Previous, link
+    from mash.link import Previous, incremental, link
 
     records = pd.read_csv(input_csv, dtype=str, keep_default_na=False, encoding="utf-8")
     if not delta:
@@ -101,16 +104,26 @@ def _worker(input_csv: str, delta: int, seed: int, repeat: int) -> list[dict]:
     pairs = before.pairs[before.pairs["decision"] != "non-link"]
     previous = Previous(pd.Series(before.fingerprints, index=before.clusters["record_id"].to_numpy()),
                         pairs.drop(columns=pairs.filter(regex="^l_").columns), before.model, len(earlier))
+    remembered = Path(tempfile.mkdtemp(prefix="mash-bench-features-")) / "features.npz"
+    if remember:
+        incremental.remember(remembered, before.features, before.fingerprints)
+    del before
     runs = []
     for _ in range(repeat):
         started = time.perf_counter()
-        result = link(records, previous=previous)
+        features = incremental.recall(remembered) if remember else None
+        recalled = time.perf_counter() - started
+        result = link(records, previous=previous, remembered=features)
         seconds = time.perf_counter() - started
-        runs.append({"mode": "incremental", "records": len(records),
+        runs.append({"mode": "incremental" + (", features remembered" if remember else ""),
+                     "records": len(records),
                      "records_rescored": result.stats["records_rescored"], "pairs_kept": result.stats["pairs_kept"],
-                     "seconds": round(seconds, 2), "steps": result.stats["seconds"],
+                     "features_remembered": result.stats["features_remembered"],
+                     "seconds": round(seconds, 2), "steps": {"recall": round(recalled, 3), **result.stats["seconds"]},
                      "candidate_pairs": result.stats["candidate_pairs"],
-                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
+                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                     "digest": _digest(result)})
+    shutil.rmtree(remembered.parent)
     return runs
 
 
@@ -122,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=0,
                         help="also link in N partitions, alternating with one-process runs")
     parser.add_argument("--processes", type=int, default=0, help="worker processes for --partitions (default N)")
+    parser.add_argument("--forget", action="store_true",
+                        help="with --delta: work out every record's features, not last night's remembered ones")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
@@ -130,14 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--partitions times a full relink; not with --delta")
     if args.worker:
         runs = ([_partitioned(str(args.input), args.partitions, args.processes or args.partitions)]
-                if args.partitions else _worker(str(args.input), args.delta, args.seed, args.repeat))
+                if args.partitions else _worker(str(args.input), args.delta, args.seed, args.repeat,
+                                                                  not args.forget))
         for run in runs:
             print(json.dumps(run))
         return 0
     runs = []
     processes, repeat = (1, args.runs) if args.delta else (args.runs, 1)
     for process in range(processes):
-        modes = [["--delta", str(args.delta)]]
+        modes = [["--delta", str(args.delta), *(["--forget"] if args.forget else [])]]
         if args.partitions:
             modes.append(["--partitions", str(args.partitions), "--processes", str(args.processes)])
         for mode in modes:
@@ -156,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         if "worker_peak_rss_mb" in these[0]:
             memory += f"; {statistics.median(r['worker_peak_rss_mb'] for r in these):,.0f}"
         print(f"| {mode} | {these[0]['records']:,} | {len(these)} | {seconds[0]} | "
-              f"**{statistics.median(seconds)}** | {seconds[-1]} | {memory} |")
+              f"**{round(statistics.median(seconds), 2)}** | {seconds[-1]} | {memory} |")
     return 0
 
 

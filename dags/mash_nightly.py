@@ -210,8 +210,8 @@ def mash_nightly():
     def match_children() -> dict[str, int]:
         from mash.link.population import match_children as match
 
-        _, engine = _store()
-        summary = match(engine, _night())
+        home, engine = _store()
+        summary = match(engine, _night(), features=home.matching_features())
         log.info("matching: %s", summary.as_dict())
         return summary.as_dict()
 
@@ -224,7 +224,8 @@ def mash_nightly():
             from mash.link.population import plan_partitions
 
             home, engine = _store()
-            return plan_partitions(engine, home.matching_work(_night()), MATCH_PARTITIONS)
+            return plan_partitions(engine, home.matching_work(_night()), MATCH_PARTITIONS,
+                                   features=home.matching_features())
 
         @task
         def compare(partition: int) -> int:
@@ -238,7 +239,7 @@ def mash_nightly():
             from mash.link.population import combine_partitions
 
             home, engine = _store()
-            summary = combine_partitions(engine, _night(), home.matching_work(_night()))
+            summary = combine_partitions(engine, _night(), home.matching_work(_night()), home.matching_features())
             log.info("matching: %s", summary.as_dict())
             return summary.as_dict()
 

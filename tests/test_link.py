@@ -134,7 +134,7 @@ def test_invalid_identifiers_are_counted_per_source(linked):
     assert counts["health"] == counts["schools"] == counts["social_care"] == {"nhs_number": 0, "upn": 0}
     odd = pd.DataFrame([{"record_id": "x", "source": "schools", "upn": "A1", "nhs_number": " "},
                         {"record_id": "y", "source": "schools", "upn": "", "nhs_number": "401 023 4563"}])
-    assert invalid_identifiers(odd) == {"schools": {"nhs_number": 0, "upn": 1}}
+    assert invalid_identifiers(Features.of(odd)) == {"schools": {"nhs_number": 0, "upn": 1}}
 
 
 def test_an_uncertain_pair_already_made_one_child_by_links_is_not_queued(town):

@@ -1,9 +1,12 @@
 """Incremental linkage: a night's new and changed records against the population linked before, compared with a
-full relink of the same records, on a small generated town; and `mash match` choosing between the two."""
+full relink of the same records, on a small generated town; last night's features remembered and reused; and `mash
+match` choosing between the two."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import stat
 
 import numpy as np
 import pandas as pd
@@ -11,8 +14,8 @@ import pytest
 
 from mash.cli import main
 from mash.link import Previous, link
-from mash.link.comparisons import Features, compare
-from mash.link.incremental import fingerprints, kept_pairs
+from mash.link.comparisons import Features, compare, person_schema
+from mash.link.incremental import fingerprints, kept_pairs, recall, remember
 from mash.link.records import records_from_night
 from mash.synth import generate
 
@@ -61,8 +64,8 @@ def runs(tonight, last_night):
 
 def test_only_new_and_changed_records_are_scored(tonight, last_night, runs):
     _, incremental, _, _ = runs
-    before = pd.Series(fingerprints(last_night), index=last_night["record_id"].to_numpy())
-    now = pd.Series(fingerprints(tonight), index=tonight["record_id"].to_numpy())
+    before = pd.Series(fingerprints(person_schema(last_night)), index=last_night["record_id"].to_numpy())
+    now = pd.Series(fingerprints(person_schema(tonight)), index=tonight["record_id"].to_numpy())
     new_or_changed = set(now.index[now.index.map(before).to_numpy() != now.to_numpy()])
     assert len(tonight) * 0.12 < len(new_or_changed) < len(tonight) * 0.2       # 10% new, ~5% changed
     assert set(incremental.clusters["record_id"][incremental.rescored]) == new_or_changed
@@ -97,6 +100,7 @@ def test_mash_match_is_incremental_once_a_population_exists(store, tmp_path, cap
     assert main(["match", "--run-id", "night-1"]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert first["full_relink"] and first["records_rescored"] == first["records"]
+    assert first["features_remembered"] == 0
     assert {key for key in first if key.startswith("invalid_")} == {
         f"invalid_{identifier}_{source}" for identifier in ("nhs_number", "upn")
         for source in ("health", "police", "schools", "social_care", "consent")}
@@ -106,10 +110,13 @@ def test_mash_match_is_incremental_once_a_population_exists(store, tmp_path, cap
     assert main(["match", "--run-id", "night-2"]) == 0
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert not second["full_relink"] and second["records_rescored"] < second["records"] / 10
+    # Last night's features were remembered under MASH_HOME; only the new and changed records' are worked out.
+    assert second["features_remembered"] == second["records"] - second["records_rescored"]
     assert second["new_children"] <= second["records_rescored"]
     assert main(["match", "--run-id", "night-2-full", "--full"]) == 0
     relinked = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert relinked["full_relink"] and relinked["records_rescored"] == relinked["records"]
+    assert relinked["features_remembered"] == relinked["records"]                  # a full relink reuses them too
     # The full relink re-estimates the model on tonight's records, so a borderline pair may fall either side.
     assert abs(relinked["children"] - second["children"]) <= 0.01 * second["children"]
     assert relinked["records_moved"] <= 0.01 * relinked["records"]
@@ -145,3 +152,58 @@ def test_previous_pairs_are_kept_only_between_present_unchanged_records(runs):
     kept, left, right = kept_pairs(previous, tonight, unchanged_records)
     assert list(zip(kept["record_id_l"], kept["record_id_r"])) == [a]
     assert (tonight[left].tolist(), tonight[right].tolist()) == ([a[0]], [a[1]])
+
+
+def assert_same_features(a: Features, b: Features) -> None:
+    """Equal features, but for the numbering of given names (ids that follow the order names are met in) and the
+    order of the alternative-name rows: neither changes a comparison."""
+    numbering = {"given_id", "given_variant_codes", "given_id_count", "alternatives", "alternative_of",
+                 "alternative_for"}
+    for field in dataclasses.fields(Features):
+        if field.name not in numbering:
+            np.testing.assert_array_equal(getattr(a, field.name), getattr(b, field.name), err_msg=field.name)
+    assert (pd.factorize(a.given_id)[0] == pd.factorize(b.given_id)[0]).all()
+
+    def alternatives(f: Features) -> list:
+        return sorted(zip(f.record_id[f.alternative_of], f.alternative_for, f.alternatives.given,
+                          f.alternatives.family, f.alternatives.given_key))
+    assert alternatives(a) == alternatives(b)
+
+
+def test_remembered_features_are_those_worked_out_afresh(tonight, last_night, runs, tmp_path):
+    before, incremental, _, _ = runs
+    path = tmp_path / "work" / "features.npz"
+    remember(path, before.features, before.fingerprints)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600                  # personal data: owner only
+    remembered = recall(path)
+    assert_same_features(remembered.features, before.features)
+    np.testing.assert_array_equal(remembered.fingerprints, before.fingerprints)
+
+    schema = person_schema(tonight)
+    at = remembered.positions(pd.Index(schema["record_id"]), fingerprints(schema))
+    unchanged_tonight = ~incremental.rescored
+    assert ((at >= 0) == unchanged_tonight).all()                     # new and changed records are worked out
+    assert_same_features(Features.of(tonight, earlier=remembered.features, earlier_at=at), Features.of(tonight))
+
+    reused = link(tonight, previous=previous_of(before, last_night), remembered=remembered)
+    assert reused.stats["features_remembered"] == unchanged_tonight.sum()
+    pd.testing.assert_frame_equal(reused.clusters, incremental.clusters)
+    pd.testing.assert_frame_equal(reused.pairs, incremental.pairs)
+
+
+def test_remembered_features_are_not_used_when_missing_unreadable_or_made_by_another_matcher(runs, tmp_path):
+    before, _, _, _ = runs
+    assert recall(tmp_path / "none.npz") is None
+    (tmp_path / "garbage.npz").write_bytes(b"not an npz file")
+    assert recall(tmp_path / "garbage.npz") is None
+    path = tmp_path / "features.npz"
+    remember(path, before.features, before.fingerprints)
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    arrays["recipe"] = np.frombuffer(b"another version of the matcher", dtype=np.uint8)
+    np.savez(tmp_path / "other.npz", **arrays)
+    assert recall(tmp_path / "other.npz") is None
+    del arrays["record_id"]
+    arrays["recipe"] = dict(np.load(path))["recipe"]
+    np.savez(tmp_path / "truncated.npz", **arrays)
+    assert recall(tmp_path / "truncated.npz") is None

@@ -137,11 +137,12 @@ def cmd_match(args, home: Home) -> int:
     settings = LinkSettings.load(args.settings)
     partitions = match_partitions() if args.partitions is None else args.partitions
     if partitions == 1:
-        summary = match_children(_store(home), args.run_id, settings, full=args.full)
+        summary = match_children(_store(home), args.run_id, settings, full=args.full,
+                                 features=home.matching_features())
     else:
         summary = match_children_in_partitions(_store(home), args.run_id, home.matching_work(args.run_id),
                                                partitions, args.processes or min(partitions, os.cpu_count() or 1),
-                                               settings, full=args.full)
+                                               settings, full=args.full, features=home.matching_features())
     print(json.dumps(summary.as_dict()))
     return 0
 

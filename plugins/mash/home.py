@@ -53,6 +53,11 @@ class Home:
         """Where a matching run in partitions keeps its work (personal data) until the run is stored."""
         return self.root / "work" / "match" / run_id
 
+    def matching_features(self) -> Path:
+        """Where the last matching run's features are remembered for the next (personal data; a cache that may be
+        deleted at any time: see :mod:`mash.link.incremental`)."""
+        return self.root / "work" / "features.npz"
+
     def agency_landing(self, agency: str) -> Path:
         return self.landing / agency
 

@@ -6,6 +6,7 @@
     result.pairs                           # candidate pairs with per-field weights and a decision
     result.model.as_dict()                 # the m/u estimates, for explaining a decision
     link(records, previous=previous)       # incremental: only new and changed records are scored (.incremental)
+    link(records, remembered=recall(path)) # only new and changed records' features worked out (.incremental)
     partitions.link_in_partitions(records, 4, directory)   # the same, comparisons in 4 partitions (.partitions)
 
 Blocking (:mod:`.blocking`) finds candidate pairs, :mod:`.comparisons` grades each field of a pair into levels,
@@ -30,13 +31,13 @@ import yaml
 
 from .blocking import Candidates, candidate_pairs
 from .clusters import ConstraintConflict, cluster
-from .comparisons import Features, compare, invalid_identifiers
+from .comparisons import Features, compare, invalid_identifiers, person_schema
 from .exclusivity import COLUMN as EXCLUSIVITY, exclusivity_weights
-from .incremental import Previous, fingerprints, kept_pairs, unchanged
+from .incremental import Previous, Remembered, fingerprints, kept_pairs, unchanged
 from .model import Model, estimate, score
 
-__all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "LinkWork", "Model", "Previous", "finish", "link",
-           "prepare"]
+__all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "LinkWork", "Model", "Previous", "Remembered",
+           "finish", "link", "prepare"]
 
 DECISIONS = ("link", "review", "clustered", "non-link")   # clustered: uncertain alone, but already one child
 
@@ -103,29 +104,31 @@ class LinkResult:
     model: Model
     stats: dict                 # counts and seconds only
     fingerprints: np.ndarray    # per record (as in clusters): see mash.link.incremental.fingerprints
+    features: Features          # per record (as in clusters): for the next run to reuse (incremental.remember)
     rescored: np.ndarray        # per record: its pairs were scored in this run (all, unless incremental)
 
 
-def _positions(pairs: Iterable[tuple[str, str]], index: pd.Series, what: str) -> np.ndarray:
-    found = [(index.get(a), index.get(b)) for a, b in pairs]
-    missing = [pair for pair, (a, b) in zip(pairs, found) if a is None or b is None]
-    if missing:
-        raise ValueError(f"{what} pairs name records that are not in the input: {len(missing)} pair(s)")
-    return np.array(found, dtype=np.int64).reshape(-1, 2)
+def _positions(pairs: list[tuple[str, str]], ids: pd.Index, what: str) -> np.ndarray:
+    found = ids.get_indexer([record for pair in pairs for record in pair]).reshape(-1, 2)
+    if (found < 0).any():
+        raise ValueError(f"{what} pairs name records that are not in the input: {int((found < 0).any(axis=1).sum())}"
+                         " pair(s)")
+    return found.astype(np.int64)
 
 
 def link(records: pd.DataFrame, settings: LinkSettings | None = None,
          must_link: Iterable[tuple[str, str]] = (), cannot_link: Iterable[tuple[str, str]] = (),
-         previous: Previous | None = None) -> LinkResult:
+         previous: Previous | None = None, remembered: Remembered | None = None) -> LinkResult:
     """Link ``records`` (person schema; missing columns count as empty) into persons.
 
     Without ``previous`` (a full relink) every candidate pair is scored by a model estimated on the records alone.
     With it (incremental) only the pairs with a new or changed record on at least one side are blocked and scored,
     by the previous model; the previous link and review pairs between unchanged records are kept as scored.
+    With ``remembered`` (features an earlier run worked out), only new and changed records' features are worked out.
 
     The three stages, :func:`prepare`, :func:`~.comparisons.compare` of the candidate pairs and :func:`finish`, are
     also run apart: :mod:`.partitions` compares the candidate pairs in partitions, on other processes or workers."""
-    work = prepare(records, settings, must_link, cannot_link, previous)
+    work = prepare(records, settings, must_link, cannot_link, previous, remembered)
     started = time.perf_counter()
     levels = compare(work.features, work.candidates.left, work.candidates.right)
     work.seconds["comparisons"] = round(time.perf_counter() - started, 3)
@@ -138,6 +141,7 @@ class LinkWork:
     pairs' comparison levels."""
     settings: LinkSettings
     features: Features
+    ids: pd.Index               # the records' ids, for finding records by id
     fingerprints: np.ndarray
     must: np.ndarray            # positions of must-link pairs
     cannot: np.ndarray          # positions of cannot-link pairs
@@ -145,29 +149,32 @@ class LinkWork:
     candidates: Candidates
     previous: Previous | None
     invalid_identifiers: dict[str, dict[str, int]]
+    features_remembered: int    # records whose remembered features were reused
     seconds: dict[str, float]   # per step so far
 
 
 def prepare(records: pd.DataFrame, settings: LinkSettings | None = None,
             must_link: Iterable[tuple[str, str]] = (), cannot_link: Iterable[tuple[str, str]] = (),
-            previous: Previous | None = None) -> LinkWork:
+            previous: Previous | None = None, remembered: Remembered | None = None) -> LinkWork:
     """The records' features and the candidate pairs (see :func:`link`)."""
     settings = settings or LinkSettings.load()
     started = time.perf_counter()
-    features = Features.of(records)
+    records = person_schema(records)
+    ids = pd.Index(records["record_id"])
     prints = fingerprints(records)
-    index = pd.Series(np.arange(len(features)), index=features.record_id)
-    must = _positions(list(must_link), index, "must-link")
-    cannot = _positions(list(cannot_link), index, "cannot-link")
-    rescore = (np.ones(len(features), bool) if previous is None
-               else ~unchanged(features.record_id, prints, previous))
-    invalid = invalid_identifiers(records, {"nhs_number": features.nhs_number, "upn": features.upn})
+    earlier_at = None if remembered is None else remembered.positions(ids, prints)
+    features = Features.of_schema(records, earlier=None if remembered is None else remembered.features,
+                                  earlier_at=earlier_at)
+    must = _positions(list(must_link), ids, "must-link")
+    cannot = _positions(list(cannot_link), ids, "cannot-link")
+    rescore = np.ones(len(features), bool) if previous is None else ~unchanged(ids, prints, previous)
+    invalid = invalid_identifiers(features)
     blocking = time.perf_counter()
     candidates = candidate_pairs(features, settings.max_block_size, None if previous is None else rescore)
     seconds = {"features": round(blocking - started, 3), "blocking": round(time.perf_counter() - blocking, 3)}
-    return LinkWork(settings=settings, features=features, fingerprints=prints, must=must, cannot=cannot,
+    return LinkWork(settings=settings, features=features, ids=ids, fingerprints=prints, must=must, cannot=cannot,
                     rescore=rescore, candidates=candidates, previous=previous, invalid_identifiers=invalid,
-                    seconds=seconds)
+                    features_remembered=0 if earlier_at is None else int((earlier_at >= 0).sum()), seconds=seconds)
 
 
 def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
@@ -191,13 +198,14 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
     lap("estimation")
     scored = score(features, candidates, levels, model)
     pairs = pd.concat([pd.DataFrame({"record_id_l": features.record_id[candidates.left],
-                                     "record_id_r": features.record_id[candidates.right]}),
-                       scored.iloc[:, :2], pd.DataFrame({"decision": np.full(len(scored), "", dtype=object)}),
+                                     "record_id_r": features.record_id[candidates.right]}, dtype=object),
+                       scored.iloc[:, :2], pd.DataFrame({"decision": np.full(len(scored), "", dtype=object)},
+                                                        dtype=object),
                        scored.iloc[:, 2:], levels.add_prefix("l_")], axis=1)
     left, right = candidates.left, candidates.right
     kept = 0
     if previous is not None:
-        earlier, earlier_left, earlier_right = kept_pairs(previous, pd.Index(features.record_id), ~work.rescore)
+        earlier, earlier_left, earlier_right = kept_pairs(previous, work.ids, ~work.rescore)
         kept = len(earlier)
         pairs = pd.concat([pairs, earlier], ignore_index=True)
         left, right = np.concatenate([left, earlier_left]), np.concatenate([right, earlier_right])
@@ -211,17 +219,26 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
     # than it, needs no officer: it agrees with what the links decided.
     decision = np.where((decision == "review") & (label[left] == label[right]), "clustered", decision)
     pairs["decision"] = decision
-    width = len(str(max(len(features) - 1, 0)))
-    clusters = pd.DataFrame({"record_id": features.record_id,
-                             "person_id": [f"P{position:0{width}d}" for position in label]})
+    clusters = pd.DataFrame({"record_id": features.record_id, "person_id": _person_ids(label, len(features))},
+                            dtype=object)
     lap("clustering")
     stats = {"records": len(features), "mode": "full" if previous is None else "incremental",
              "records_rescored": int(work.rescore.sum()), "pairs_kept": kept,
+             "features_remembered": work.features_remembered,
              "invalid_identifiers": work.invalid_identifiers, **candidates.stats,
              "decisions": {d: int((decision == d).sum()) for d in DECISIONS},
-             "persons": len(np.unique(label)), **cluster_stats, "seconds": seconds}
+             "persons": int(np.count_nonzero(np.bincount(label))), **cluster_stats, "seconds": seconds}
     return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=work.fingerprints,
-                      rescored=work.rescore)
+                      features=work.features, rescored=work.rescore)
+
+
+def _person_ids(label: np.ndarray, records: int) -> np.ndarray:
+    """'P' and the cluster label, zero-padded to the width of the largest possible label: P000000, P000001, ...
+    (written as the digits of label + 10**width, whose leading 1 is then replaced by the P, for speed)."""
+    width = len(str(max(records - 1, 0)))
+    text = (label.astype(np.int64) + 10 ** width).astype(f"U{width + 1}")
+    text.view(np.uint32).reshape(len(text), width + 1)[:, 0] = ord("P")
+    return text.astype(object)
 
 
 def _with_exclusivity(pairs: pd.DataFrame, features: Features, left: np.ndarray, right: np.ndarray,

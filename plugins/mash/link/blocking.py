@@ -19,26 +19,61 @@ from .comparisons import Features
 from .names import map_distinct
 
 
+class Coded:
+    """The records' values as integer codes, -1 where missing ('' or not positive), each attribute of
+    :class:`Features` (or derived from them by a function) coded once for every pass that keys on it."""
+
+    def __init__(self, features: Features):
+        self.features = features
+        self._codes: dict[object, np.ndarray] = {}
+
+    def __call__(self, attribute: str | Callable[[Features], np.ndarray]) -> np.ndarray:
+        if attribute not in self._codes:
+            values = attribute(self.features) if callable(attribute) else getattr(self.features, attribute)
+            if values.dtype == object:
+                codes, distinct = pd.factorize(values)
+                empty = np.flatnonzero(distinct == "")
+                if len(empty):
+                    codes[codes == empty[0]] = -1
+            else:
+                codes = np.where(values > 0, values, -1).astype(np.int64)
+            self._codes[attribute] = codes
+        return self._codes[attribute]
+
+
 def _key(*parts: np.ndarray) -> np.ndarray:
-    """An integer code per distinct combination of the parts, -1 where any part is missing ('' or not positive)."""
-    code = np.zeros(len(parts[0]), dtype=np.int64)
+    """One non-negative integer per distinct combination of the parts' codes (see :class:`Coded`), -1 where any part
+    is missing."""
+    key, size = np.zeros(len(parts[0]), dtype=np.int64), 1
     missing = np.zeros(len(parts[0]), dtype=bool)
     for part in parts:
-        missing |= (part == "") if part.dtype == object else (part <= 0)
-        part_code, distinct = pd.factorize(part)
-        code = pd.factorize(code * (len(distinct) + 1) + part_code)[0]
-    return np.where(missing, -1, code)
+        width = int(part.max(initial=-1)) + 2
+        if size * width >= 2 ** 62:                            # keep the combination within int64
+            key = pd.factorize(key)[0]
+            size = int(key.max(initial=0)) + 1
+        key, size = key * width + part + 1, size * width
+        missing |= part < 0
+    return np.where(missing, -1, key)
 
 
-def _initial(values: np.ndarray) -> np.ndarray:
-    return map_distinct(pd.Series(values, dtype=object), lambda value: value[:1]).to_numpy(dtype=object)
+def _family_initial(f: Features) -> np.ndarray:
+    return map_distinct(pd.Series(f.family, dtype=object), lambda value: value[:1]).to_numpy(dtype=object)
 
 
-def _initials_unordered(f: Features) -> tuple[np.ndarray, np.ndarray]:
-    """The initials of the family and first given names, smaller first: the same for names recorded swapped."""
-    family, given = _initial(f.family), _initial(f.given_first)
-    first = family < given
-    return np.where(first, family, given), np.where(first, given, family)
+def _given_initial(f: Features) -> np.ndarray:
+    return map_distinct(pd.Series(f.given_first, dtype=object), lambda value: value[:1]).to_numpy(dtype=object)
+
+
+def _low_initial(f: Features) -> np.ndarray:
+    """The smaller of the family and given names' initials (with :func:`_high_initial`: the same pair for names
+    recorded swapped)."""
+    family, given = _family_initial(f), _given_initial(f)
+    return np.where(family < given, family, given)
+
+
+def _high_initial(f: Features) -> np.ndarray:
+    family, given = _family_initial(f), _given_initial(f)
+    return np.where(family < given, given, family)
 
 
 def _day_month_unordered(f: Features) -> np.ndarray:
@@ -49,7 +84,7 @@ def _day_month_unordered(f: Features) -> np.ndarray:
 @dataclass(frozen=True)
 class BlockingPass:
     name: str
-    key: Callable[[Features], np.ndarray]     # one integer key per record, -1 for no key
+    key: Callable[[Coded], np.ndarray]        # one integer key per record, -1 for no key
     compared_on: frozenset[str]               # comparisons the key constrains: their m is not trained on it
     trains: bool = True                       # False for the loose keys (phonetic codes, initials): their blocks
                                               # hold many non-matches that agree on names, which EM over the
@@ -57,29 +92,30 @@ class BlockingPass:
 
 
 PASSES: tuple[BlockingPass, ...] = (
-    BlockingPass("nhs_number", lambda f: _key(f.nhs_number), frozenset({"nhs_number"})),
-    BlockingPass("upn", lambda f: _key(f.upn), frozenset({"upn"})),
-    BlockingPass("family_dob", lambda f: _key(f.family, f.dob_text),
+    BlockingPass("nhs_number", lambda c: _key(c("nhs_number")), frozenset({"nhs_number"})),
+    BlockingPass("upn", lambda c: _key(c("upn")), frozenset({"upn"})),
+    BlockingPass("family_dob", lambda c: _key(c("family"), c("dob_text")),
                  frozenset({"family_name", "date_of_birth"})),
-    BlockingPass("given_canonical_dob", lambda f: _key(f.given_key, f.dob_text),
+    BlockingPass("given_canonical_dob", lambda c: _key(c("given_key"), c("dob_text")),
                  frozenset({"given_name", "date_of_birth"})),
-    BlockingPass("family_phonetic_year_given_phonetic", lambda f: _key(f.family_phonetic, f.dob_year,
-                                                                          f.given_phonetic),
+    BlockingPass("family_phonetic_year_given_phonetic", lambda c: _key(c("family_phonetic"), c("dob_year"),
+                                                                          c("given_phonetic")),
                  frozenset({"family_name", "given_name", "date_of_birth"}), trains=False),
-    BlockingPass("dob_postcode", lambda f: _key(f.dob_text, f.postcode),
+    BlockingPass("dob_postcode", lambda c: _key(c("dob_text"), c("postcode")),
                  frozenset({"date_of_birth", "home"})),
-    BlockingPass("dob_and_initials_any_order", lambda f: _key(_day_month_unordered(f), *_initials_unordered(f)),
+    BlockingPass("dob_and_initials_any_order", lambda c: _key(c(_day_month_unordered), c(_low_initial),
+                                                                 c(_high_initial)),
                  frozenset({"date_of_birth", "family_name", "given_name"}), trains=False),
-    BlockingPass("postcode_given_canonical", lambda f: _key(f.postcode, f.given_key),
+    BlockingPass("postcode_given_canonical", lambda c: _key(c("postcode"), c("given_key")),
                  frozenset({"home", "given_name"})),
     # Without the date of birth (missing or mistyped on one side): the home, the family name and the given
     # name's initial, which a typo in the given name mostly leaves alone.
-    BlockingPass("postcode_family_given_initial", lambda f: _key(f.postcode, f.family, _initial(f.given_first)),
+    BlockingPass("postcode_family_given_initial", lambda c: _key(c("postcode"), c("family"), c(_given_initial)),
                  frozenset({"home", "family_name"}), trains=False),
     # The same dwelling (postcode and house numbers) and initials in either order: both names mistyped, and the
     # date of birth too.
-    BlockingPass("dwelling_initials_any_order", lambda f: _key(f.postcode, f.address_numbers,
-                                                                *_initials_unordered(f)),
+    BlockingPass("dwelling_initials_any_order", lambda c: _key(c("postcode"), c("address_numbers"),
+                                                                c(_low_initial), c(_high_initial)),
                  frozenset({"home"}), trains=False),
 )
 
@@ -133,10 +169,11 @@ def candidate_pairs(features: Features, max_block_size: int, among: np.ndarray |
     large as over all records, so a block skipped in a full run is skipped here too."""
     n = len(features)
     per_pass, stats = {}, {}
+    coded = Coded(features)
     for blocking_pass in PASSES:
-        keys = blocking_pass.key(features)
+        keys = blocking_pass.key(coded)
         if among is not None:
-            keys = np.where(np.isin(keys, np.unique(keys[among & (keys >= 0)])), keys, -1)
+            keys = np.where(pd.Series(keys).isin(keys[among & (keys >= 0)]).to_numpy(), keys, -1)
         pairs, stats[blocking_pass.name] = block_pairs(keys, max_block_size)
         if among is not None:
             pairs = pairs[among[pairs // max(n, 1)] | among[pairs % max(n, 1)]]

@@ -37,11 +37,9 @@ _NUMERIC_POSTCODE = r"^[0-9]{3,10}$"
 
 def person_schema(records: pd.DataFrame) -> pd.DataFrame:
     """The records with every person-schema column present, as text, missing values as ''."""
-    frame = records.copy()
-    for column in COLUMNS:
-        if column not in frame:
-            frame[column] = ""
-    frame = frame.loc[:, list(COLUMNS)].fillna("").astype(str).reset_index(drop=True)
+    frame = pd.DataFrame({column: (records[column].fillna("").astype(str).to_numpy(dtype=object)
+                                   if column in records else np.full(len(records), "", dtype=object))
+                          for column in COLUMNS}, dtype=object)
     if (frame["record_id"] == "").any():
         raise ValueError("every record needs a record_id")
     if frame["record_id"].duplicated().any():
@@ -56,12 +54,14 @@ def _compact(value: str) -> str:
     return _SEPARATORS.sub("", value).upper()
 
 
-def _valid_identifiers(values: pd.Series, is_valid: Callable[[str], bool]) -> np.ndarray:
-    """Compact identifiers where valid, '' where missing or invalid (an invalid identifier is never evidence)."""
-    def valid(value: str) -> str:
-        value = _compact(value)
-        return value if value and is_valid(value) else ""
-    return names.map_distinct(values, valid).to_numpy(dtype=object)
+def _checked_identifiers(values: pd.Series, is_valid: Callable[[str], bool]) -> tuple[np.ndarray, np.ndarray]:
+    """Compact identifiers where valid, '' where missing or invalid (an invalid identifier is never evidence); and
+    whether each is present but invalid (a figure for the data-quality report). Each distinct value checked once."""
+    codes, distinct = pd.factorize(values.to_numpy(), use_na_sentinel=False)
+    compact = [_compact(value) for value in distinct]
+    valid = np.array([value if value and is_valid(value) else "" for value in compact], dtype=object)
+    invalid = np.array([bool(value) for value in compact], dtype=bool) & (valid == "")
+    return valid[codes], invalid[codes]
 
 
 def _nhs_number_is_valid(number: str) -> bool:
@@ -72,20 +72,14 @@ def _nhs_number_is_valid(number: str) -> bool:
 IDENTIFIERS: dict[str, Callable[[str], bool]] = {"nhs_number": _nhs_number_is_valid, "upn": upn.is_valid}
 
 
-def invalid_identifiers(records: pd.DataFrame, valid: dict[str, np.ndarray] | None = None
-                        ) -> dict[str, dict[str, int]]:
+def invalid_identifiers(features: "Features") -> dict[str, dict[str, int]]:
     """Per source, how many records carry an NHS number or UPN that is present but invalid (wrong length or check
-    digit): never match evidence, and a figure for the data-quality report. ``valid``: the records' valid
-    identifiers per column if already known (a Features' nhs_number and upn). Counts only; every source present
-    is listed, with zeros."""
-    frame = records.reindex(columns=["source", *IDENTIFIERS], fill_value="").fillna("").astype(str)
-    frame = frame.reset_index(drop=True)
-    counts = {source: dict.fromkeys(IDENTIFIERS, 0) for source in pd.unique(frame["source"])}
-    for column, is_valid in IDENTIFIERS.items():
-        checked = valid[column] if valid else _valid_identifiers(frame[column], is_valid)
-        present = names.map_distinct(frame[column], lambda v: _compact(v) != "").to_numpy(dtype=bool)
-        invalid = present & (checked == "")
-        for source, count in frame.loc[invalid, "source"].value_counts().items():
+    digit): never match evidence, and a figure for the data-quality report. Counts only; every source present is
+    listed, with zeros."""
+    counts = {source: dict.fromkeys(IDENTIFIERS, 0) for source in pd.unique(features.source)}
+    for column in IDENTIFIERS:
+        invalid = getattr(features, f"{column}_invalid")
+        for source, count in pd.Series(features.source[invalid]).value_counts().items():
             counts[source][column] = int(count)
     return counts
 
@@ -95,8 +89,10 @@ class Features:
     """What the comparisons and blocking keys read, one entry per record (strings are '' when missing)."""
     record_id: np.ndarray
     source: np.ndarray             # the agency (or file) the record came from
-    nhs_number: np.ndarray
+    nhs_number: np.ndarray         # valid (compact) or ''
     upn: np.ndarray
+    nhs_number_invalid: np.ndarray  # present but invalid
+    upn_invalid: np.ndarray
     given: np.ndarray              # normalised full given name, placeholders removed
     given_first: np.ndarray        # its first word
     given_key: np.ndarray          # primary canonical form of the first word (blocking key)
@@ -156,22 +152,55 @@ class Features:
                                 for f in fields(self) if f.name not in _PER_RECORD})
 
     @classmethod
-    def of(cls, records: pd.DataFrame, forms: names.GivenNameForms | None = None) -> "Features":
-        frame = person_schema(records)
+    def of(cls, records: pd.DataFrame, forms: names.GivenNameForms | None = None,
+           earlier: "Features | None" = None, earlier_at: np.ndarray | None = None) -> "Features":
+        """The features of ``records``. With ``earlier`` (features worked out before, e.g. last night's) and
+        ``earlier_at`` (per record, the position in ``earlier`` of the same record with the same values, -1 for a
+        new or changed record), only the new and changed records are worked out; the result is the same."""
+        return cls.of_schema(person_schema(records), forms, earlier, earlier_at)
+
+    @classmethod
+    def of_schema(cls, frame: pd.DataFrame, forms: names.GivenNameForms | None = None,
+                  earlier: "Features | None" = None, earlier_at: np.ndarray | None = None) -> "Features":
+        """:meth:`of` records already in the person schema (:func:`person_schema`)."""
+        if earlier is None:
+            features = cls._computed(frame)
+        else:
+            fresh_at = np.flatnonzero(earlier_at < 0)
+            features = _reusing(earlier, earlier_at, cls._computed(frame.iloc[fresh_at].reset_index(drop=True)),
+                                fresh_at)
+        return features._with_given_forms(forms)
+
+    @classmethod
+    def _computed(cls, frame: pd.DataFrame) -> "Features":
+        """The features of the records in ``frame`` and of their alternative names, before the given names'
+        canonical forms (which depend on every name present)."""
         extra, owner, target = _alternative_rows(frame)
-        features = cls._of_frame(pd.concat([frame, extra], ignore_index=True), forms)
+        features = cls._of_frame(pd.concat([frame, extra], ignore_index=True))
         if not len(extra):
             return features
         n = len(frame)
         return replace(features.take(np.arange(n)), alternatives=features.take(np.arange(n, n + len(extra))),
                        alternative_of=owner, alternative_for=target)
 
+    def _with_given_forms(self, forms: names.GivenNameForms | None) -> "Features":
+        """The canonical forms and ids of the first given names, records' and alternatives' alike: the ids number
+        the distinct names of all of them, so they are worked out over the whole population at once."""
+        first = self.given_first if self.alternatives is None else np.concatenate([self.given_first,
+                                                                                  self.alternatives.given_first])
+        key, ids, codes = names.canonical_forms(pd.Series(first, dtype=object), forms)
+        key = key.to_numpy(dtype=object)
+        n = len(self)
+        records = replace(self, given_key=key[:n], given_id=ids[:n], given_variant_codes=codes,
+                          given_id_count=max(int(ids.max(initial=-1)) + 1, 1))
+        if self.alternatives is None:
+            return records
+        return replace(records, alternatives=replace(self.alternatives, given_key=key[n:], given_id=ids[n:]))
+
     @classmethod
-    def _of_frame(cls, frame: pd.DataFrame, forms: names.GivenNameForms | None) -> "Features":
+    def _of_frame(cls, frame: pd.DataFrame) -> "Features":
         given = names.person_names(frame["given_name"])
         family = names.person_names(frame["family_name"])
-        given_first = names.first_token(given)
-        given_key, given_id, variant_codes = names.canonical_forms(given_first, forms)
         dates = _dates(frame["date_of_birth"])
         sex = frame["sex"].str.strip().str.upper()
         postcode = names.map_distinct(frame["postcode"], _postcode)
@@ -179,14 +208,13 @@ class Features:
         return cls(
             record_id=frame["record_id"].to_numpy(dtype=object),
             source=frame["source"].str.strip().to_numpy(dtype=object),
-            nhs_number=_valid_identifiers(frame["nhs_number"], IDENTIFIERS["nhs_number"]),
-            upn=_valid_identifiers(frame["upn"], IDENTIFIERS["upn"]),
+            **{column: values for name, is_valid in IDENTIFIERS.items()
+               for column, values in zip((name, f"{name}_invalid"), _checked_identifiers(frame[name], is_valid))},
             given=given.to_numpy(dtype=object),
-            given_first=given_first.to_numpy(dtype=object),
-            given_key=given_key.to_numpy(dtype=object),
-            given_id=given_id,
-            given_variant_codes=variant_codes,
-            given_id_count=max(int(given_id.max(initial=-1)) + 1, 1),
+            given_first=names.first_token(given).to_numpy(dtype=object),
+            given_key=np.full(len(frame), "", dtype=object),        # see _with_given_forms
+            given_id=np.full(len(frame), -1, dtype=np.int64),
+            given_variant_codes=np.empty(0, dtype=np.int64),
             given_phonetic=names.phonetic(given).to_numpy(dtype=object),
             middle=names.first_token(names.person_names(frame["middle_names"])).to_numpy(dtype=object),
             family=family.to_numpy(dtype=object),
@@ -202,6 +230,39 @@ class Features:
             address=address.to_numpy(dtype=object),
             address_numbers=names.map_distinct(address, _numbers).to_numpy(dtype=object),
         )
+
+
+def _concatenated(parts: list[Features]) -> Features:
+    """The records of several Features one after another (without alternatives)."""
+    return replace(parts[0], **{f.name: np.concatenate([getattr(part, f.name) for part in parts])
+                                for f in fields(Features) if f.name not in _PER_RECORD},
+                   alternatives=None, alternative_of=None, alternative_for=None)
+
+
+def _reusing(earlier: Features, earlier_at: np.ndarray, fresh: Features, fresh_at: np.ndarray) -> Features:
+    """Tonight's records, in order, from the ``earlier`` rows of the records at ``earlier_at`` and the ``fresh``
+    features of the records at positions ``fresh_at``; and their alternative names (in no particular order)."""
+    kept_at = np.flatnonzero(earlier_at >= 0)
+    records = earlier.take(np.maximum(earlier_at, 0))          # the fresh records' rows are then overwritten
+    for field in fields(Features):
+        if field.name not in _PER_RECORD:
+            getattr(records, field.name)[fresh_at] = getattr(fresh, field.name)
+    alternatives, owners, targets = [], [], []
+    if earlier.alternatives is not None:
+        tonight = np.full(len(earlier), -1, dtype=np.int64)
+        tonight[earlier_at[kept_at]] = kept_at
+        rows = np.flatnonzero(tonight[earlier.alternative_of] >= 0)
+        alternatives.append(earlier.alternatives.take(rows))
+        owners.append(tonight[earlier.alternative_of[rows]])
+        targets.append(earlier.alternative_for[rows])
+    if fresh.alternatives is not None:
+        alternatives.append(fresh.alternatives)
+        owners.append(fresh_at[fresh.alternative_of])
+        targets.append(fresh.alternative_for)
+    if not alternatives:
+        return records
+    return replace(records, alternatives=_concatenated(alternatives), alternative_of=np.concatenate(owners),
+                   alternative_for=np.concatenate(targets))
 
 
 def _dates(values: pd.Series) -> dict[str, np.ndarray]:

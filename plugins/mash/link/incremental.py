@@ -7,17 +7,56 @@ kept as they were scored, and the clustering (with the officers' constraints) ru
 
     previous = Previous(fingerprints, pairs, model, records)    # from the store: mash.link.population
     result = link(records, previous=previous)
+
+Working out every record's features (normalised and transliterated names, canonical forms, phonetic codes, checked
+identifiers, dates, postcodes) is most of an incremental night's time at a million records, and an unchanged
+record's features are last night's. So a run's features can be remembered in a file (:func:`remember`) and given
+to the next run, incremental or full (``link(records, remembered=recall(path))``): only the new and changed
+records' are then worked out. The file is a cache, not a record: the same features are worked out when it is missing, unreadable or made by
+another version of the matcher, and a record is reused only when its fingerprint is the one remembered with it. It
+holds personal data (normalised names, dates of birth, postcodes, addresses), so it is written owner-only, on the
+hub's own storage.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, fields, replace
+from importlib import metadata, resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .comparisons import person_schema
+from . import comparisons, names
+from .comparisons import Features
 from .model import Model
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """Features worked out by an earlier run, with the fingerprint of each record they were worked out from."""
+    features: Features
+    fingerprints: np.ndarray
+
+    def positions(self, records: pd.Index, prints: np.ndarray) -> np.ndarray:
+        """Per record (tonight's record ids and fingerprints), the position of its remembered features, or -1 when
+        it is new or its values changed."""
+        at = _by_record(records, self.features.record_id, np.arange(len(self.features)), -1)
+        known = at >= 0
+        known[known] = self.fingerprints[at[known]] == prints[known]
+        return np.where(known, at, -1)
+
+
+def _by_record(records: pd.Index, record_ids: np.ndarray, values: np.ndarray, missing) -> np.ndarray:
+    """Per record of ``records``, the value of ``values`` given for its record id in ``record_ids``, or
+    ``missing``."""
+    at = records.get_indexer(record_ids)
+    found = np.full(len(records), missing, dtype=values.dtype)
+    found[at[at >= 0]] = values[at >= 0]
+    return found
 
 
 @dataclass(frozen=True)
@@ -37,16 +76,17 @@ class Previous:
 
 
 def fingerprints(records: pd.DataFrame) -> np.ndarray:
-    """Per record, 16 hex digits hashing every person-schema value the matcher reads (not the record id)."""
-    frame = person_schema(records).drop(columns="record_id")
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
-    return np.char.mod("%016x", hashed).astype(object)
+    """Per record (in the person schema: :func:`~.comparisons.person_schema`), 16 hex digits hashing every value
+    the matcher reads (not the record id)."""
+    hashed = pd.util.hash_pandas_object(records.drop(columns="record_id"), index=False).to_numpy(dtype=np.uint64)
+    text = hashed.astype(">u8").tobytes().hex()          # big-endian, so each 16 digits read as the number
+    return np.array([text[start:start + 16] for start in range(0, len(text), 16)], dtype=object)
 
 
-def unchanged(record_ids: np.ndarray, prints: np.ndarray, previous: Previous) -> np.ndarray:
-    """Per record: it was matched before and its fingerprint is the same."""
-    before = pd.Series(record_ids).map(previous.fingerprints).to_numpy(dtype=object)
-    return before == prints
+def unchanged(records: pd.Index, prints: np.ndarray, previous: Previous) -> np.ndarray:
+    """Per record (tonight's record ids and fingerprints): it was matched before and its fingerprint is the same."""
+    before = previous.fingerprints
+    return _by_record(records, before.index.to_numpy(), before.to_numpy(dtype=object), None) == prints
 
 
 def kept_pairs(previous: Previous, records: pd.Index, unchanged_records: np.ndarray
@@ -59,3 +99,79 @@ def kept_pairs(previous: Previous, records: pd.Index, unchanged_records: np.ndar
     keep = (left >= 0) & (right >= 0)
     keep[keep] = unchanged_records[left[keep]] & unchanged_records[right[keep]]
     return pairs[keep].reset_index(drop=True), left[keep], right[keep]
+
+
+def _recipe() -> str:
+    """What the features are worked out by: the code and name tables of the matcher and the versions of the
+    libraries it calls. Remembered features made by another recipe are not reused."""
+    digest = hashlib.sha256()
+    for module in (comparisons, names):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(resources.files(__package__).joinpath("variants.yaml").read_bytes())
+    for library in ("nicknames", "python-stdnum", "Unidecode", "jellyfish", "pandas", "numpy"):
+        digest.update(f"{library}={metadata.version(library)};".encode())
+    return digest.hexdigest()
+
+
+def remember(path: Path, features: Features, prints: np.ndarray) -> None:
+    """Write ``features`` and their records' fingerprints to ``path`` (owner-only; replaced atomically)."""
+    arrays = {"recipe": np.frombuffer(_recipe().encode(), dtype=np.uint8), **_arrays("fingerprints", prints)}
+    parts = {"": features} if features.alternatives is None else {"": features, "alternatives.": features.alternatives}
+    for prefix, part in parts.items():
+        for field in fields(Features):
+            value = getattr(part, field.name)
+            if isinstance(value, np.ndarray):
+                arrays.update(_arrays(prefix + field.name, value))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".features-", suffix=".npz")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def recall(path: Path) -> Remembered | None:
+    """The features remembered in ``path``; None when there are none, or they cannot be read, or another version
+    of the matcher made them."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        if arrays.pop("recipe").tobytes().decode() != _recipe():
+            return None
+
+        def part(prefix: str) -> dict:
+            return {field.name: _array(arrays, prefix + field.name) for field in fields(Features)
+                    if prefix + field.name in arrays}
+
+        features = Features(**part(""), given_id_count=1)       # alternative_of and _for included, if any
+        if "alternatives.record_id" in arrays:
+            features = replace(features, alternatives=Features(**part("alternatives."), given_id_count=1))
+        return Remembered(features, _array(arrays, "fingerprints"))
+    except (OSError, ValueError, EOFError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+
+
+_SEPARATOR = "\x00"
+
+
+def _arrays(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
+    """An array as arrays np.savez stores without pickling: numbers as they are; text as the codes of its distinct
+    values and those values in UTF-8, separated by NUL (``name + '.text'``)."""
+    if values.dtype != object:
+        return {name: values}
+    codes, distinct = pd.factorize(values)
+    text = _SEPARATOR.join(distinct)
+    if text.count(_SEPARATOR) != max(len(distinct) - 1, 0):
+        raise ValueError("a text value holds a NUL character")
+    return {name: codes.astype(np.int32), f"{name}.text": np.frombuffer(text.encode(), dtype=np.uint8)}
+
+
+def _array(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """The array :func:`_arrays` stored under ``name``."""
+    if f"{name}.text" not in arrays:
+        return arrays[name]
+    distinct = np.array(arrays[f"{name}.text"].tobytes().decode().split(_SEPARATOR), dtype=object)
+    return distinct[arrays[name]] if len(arrays[name]) else np.empty(0, dtype=object)

@@ -131,7 +131,8 @@ def canonical_forms(first_names: pd.Series, forms: GivenNameForms | None = None
     forms = forms or GivenNameForms.default()
     ids, distinct = pd.factorize(first_names.where(first_names != ""))
     per_name = [forms.forms(name) for name in distinct]
-    primary = pd.Series([per_name[i][0] if i >= 0 else "" for i in ids], index=first_names.index, dtype=object)
+    primaries = np.array([name_forms[0] for name_forms in per_name] + [""], dtype=object)
+    primary = pd.Series(primaries[ids], index=first_names.index, dtype=object)      # ids of -1: the ''
     exploded = pd.DataFrame([(i, form) for i, name_forms in enumerate(per_name) for form in name_forms],
                             columns=["name", "form"])
     shared = exploded.merge(exploded, on="form")

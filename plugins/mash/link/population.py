@@ -6,6 +6,10 @@ model the last full relink estimated (see :mod:`mash.link.incremental`); ``full=
 estimates the model afresh (the first night, after a change of the matcher, or whenever the partnership wants the
 model re-estimated). The same as the nightly DAG's `match_children` task and `mash match [--full]`.
 
+Given a ``features`` file, each run remembers its records' features there and the next run, full or incremental,
+works out only the new and changed records' (:mod:`mash.link.incremental`); the file is a cache, and a missing or
+stale one only costs time.
+
 In partitions (MASH_MATCH_PARTITIONS, `mash match --partitions N`), :func:`plan_partitions` loads the records and
 blocks them, each partition's comparisons run on their own (:func:`mash.link.partitions.compare_partition`, in the
 DAG a mapped task per partition), and :func:`combine_partitions` scores, clusters and stores the result as
@@ -26,6 +30,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, updat
 from mash.link import LinkResult, LinkSettings, Model, Previous, link, prepare
 from mash.link.partitions import combine, compare_partitions, remove, split
 from mash.link.identity import assign_child_ids
+from mash.link.incremental import recall, remember
 from mash.link.records import records_from_store
 from mash.link.review import constraints, explanations, sync_review_queue
 from mash.store import bulk_insert
@@ -40,6 +45,7 @@ class MatchSummary:
     full_relink: bool           # False: an incremental night
     records: int
     records_rescored: int       # new and changed records (all of them in a full relink)
+    features_remembered: int    # records whose features were the last run's (not worked out again)
     children: int
     links: int
     reviews: int
@@ -98,38 +104,42 @@ def previous_population(conn: Connection) -> Previous | None:
 
 
 def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = None,
-                   full: bool = False) -> MatchSummary:
-    """Match the store's current person records; incremental when a matched population exists, unless ``full``."""
+                   full: bool = False, features: Path | None = None) -> MatchSummary:
+    """Match the store's current person records; incremental when a matched population exists, unless ``full``.
+    ``features``: the file where the runs remember their features (see the module's docstring)."""
     records, must_link, cannot_link, previous = _inputs(engine, full)
-    result = link(records, settings, must_link=must_link, cannot_link=cannot_link, previous=previous)
-    return _store_result(engine, run_id, result, previous)
+    result = link(records, settings, must_link=must_link, cannot_link=cannot_link, previous=previous,
+                  remembered=None if features is None else recall(features))
+    return _store_result(engine, run_id, result, previous, features)
 
 
 def plan_partitions(engine: Engine, directory: Path, partitions: int, settings: LinkSettings | None = None,
-                    full: bool = False) -> list[int]:
+                    full: bool = False, features: Path | None = None) -> list[int]:
     """The first step of :func:`match_children` in partitions (see :mod:`mash.link.partitions`): features and
     blocking, written into ``directory``; the partitions' numbers, each for :func:`~mash.link.partitions.
     compare_partition`, and then :func:`combine_partitions`."""
     records, must_link, cannot_link, previous = _inputs(engine, full)
-    return split(prepare(records, settings, must_link, cannot_link, previous), partitions, directory)
+    work = prepare(records, settings, must_link, cannot_link, previous,
+                   None if features is None else recall(features))
+    return split(work, partitions, directory)
 
 
-def combine_partitions(engine: Engine, run_id: str, directory: Path) -> MatchSummary:
+def combine_partitions(engine: Engine, run_id: str, directory: Path, features: Path | None = None) -> MatchSummary:
     """The last step of :func:`match_children` in partitions: score, cluster and store as it does, then remove the
     work."""
     result, work = combine(directory)
-    summary = _store_result(engine, run_id, result, work.previous)
+    summary = _store_result(engine, run_id, result, work.previous, features)
     remove(directory)
     return summary
 
 
 def match_children_in_partitions(engine: Engine, run_id: str, directory: Path, partitions: int,
                                  processes: int = 1, settings: LinkSettings | None = None,
-                                 full: bool = False) -> MatchSummary:
+                                 full: bool = False, features: Path | None = None) -> MatchSummary:
     """:func:`match_children` with the comparisons in ``partitions`` partitions over ``processes`` processes."""
-    numbers = plan_partitions(engine, directory, partitions, settings, full)
+    numbers = plan_partitions(engine, directory, partitions, settings, full, features)
     compare_partitions(directory, numbers, processes)
-    return combine_partitions(engine, run_id, directory)
+    return combine_partitions(engine, run_id, directory, features)
 
 
 def _inputs(engine: Engine, full: bool) -> tuple[pd.DataFrame, list, list, Previous | None]:
@@ -145,9 +155,11 @@ def _inputs(engine: Engine, full: bool) -> tuple[pd.DataFrame, list, list, Previ
     return records, must_link, cannot_link, previous
 
 
-def _store_result(engine: Engine, run_id: str, result: LinkResult, previous: Previous | None) -> MatchSummary:
+def _store_result(engine: Engine, run_id: str, result: LinkResult, previous: Previous | None,
+                  features: Path | None) -> MatchSummary:
     """Store a linkage of the current records: stable child ids, fingerprints, the review queue, the links (all
-    of them after a full relink, with its model; the rescored records' after an incremental one)."""
+    of them after a full relink, with its model; the rescored records' after an incremental one); then remember
+    its features in the file ``features``, if given."""
     pairs = result.pairs
     links = pairs[pairs["decision"] == "link"]
     present = set(result.clusters["record_id"])
@@ -171,8 +183,11 @@ def _store_result(engine: Engine, run_id: str, result: LinkResult, previous: Pre
                                         "weights", "run_id"],
                     zip(links["record_id_l"], links["record_id_r"], links["match_probability"].astype(float),
                         links["match_weight"].astype(float), explanations(links), [run_id] * len(links)))
+    if features is not None:
+        remember(features, result.features, result.fingerprints)
     return MatchSummary(full_relink=previous is None, records=len(present),
-                        records_rescored=result.stats["records_rescored"], children=changes.children,
+                        records_rescored=result.stats["records_rescored"],
+                        features_remembered=result.stats["features_remembered"], children=changes.children,
                         links=int((pairs["decision"] == "link").sum()), reviews=reviews,
                         new_children=changes.new, merged=changes.merged, split=changes.split,
                         records_moved=changes.records_moved,
