@@ -510,7 +510,7 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("given_name", lambda p: p.missing("given"), (
         Level("exact", "same normalised given name", lambda p: p.equal("given")),
         Level("variant", "nickname or spelling variant of the same name", lambda p: p.given_variants),
-        Level("swapped", "given and family names swapped", lambda p: p.names_swapped),
+        Level("swapped", "given and family names swapped (each name within one edit)", lambda p: p.names_swapped),
         Level("one_edit", "one letter added, dropped, changed or two neighbours transposed",
               lambda p: p.edits("given") <= 1),
         Level("jw_0.92", "Jaro-Winkler >= 0.92", lambda p: p.jaro_winkler("given") >= 0.92),
