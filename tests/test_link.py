@@ -247,3 +247,21 @@ def test_the_model_keeps_its_source_priors(linked):
     older = linked.model.as_dict()
     del older["source_prior_weights"]                    # a model stored before priors per pair of sources
     assert Model.from_dict(older).source_prior_weights == {}
+
+
+def test_the_twins_guard_applies_when_an_extract_holds_twins(linked):
+    assert linked.model.twins_guarded                    # H02 and H03: one extract, one household, two names
+    assert Model.from_dict(json.loads(json.dumps(linked.model.as_dict()))).twins_guarded
+
+
+def test_without_twins_in_any_file_a_mistyped_given_name_at_home_is_not_guarded(town):
+    # Two files of the same people (each person once per file, no twins): a copy whose given name is unrelated
+    # but whose surname, birthday and home agree is the same person, not a twin (the town's twin C03 left out).
+    people = town[town.child != "C03"].drop_duplicates("child").drop(columns=["child", "nhs_number", "upn"])
+    first, second = people.assign(source="A"), people.assign(source="B")
+    first["record_id"], second["record_id"] = "A" + first["record_id"], "B" + second["record_id"]
+    second.loc[second.record_id == "BH05", "given_name"] = "Kieran"
+    result = link(pd.concat([first, second], ignore_index=True))
+    assert not result.model.twins_guarded
+    renamed = pair(result, "AH05", "BH05")
+    assert renamed.w_twins_guard == 0 and renamed.decision == "link"

@@ -35,7 +35,7 @@ def pairs_by_pass(candidates, features) -> dict[frozenset[str], set[str]]:
 def test_each_pass_pairs_the_records_that_share_its_key_and_no_missing_value_keys_a_block():
     features = Features.of(RECORDS)
     found = pairs_by_pass(candidate_pairs(features, max_block_size=500), features)
-    assert "dob_any_order_initials" in found[frozenset({"amelia", "swapped"})]
+    assert "dob_and_initials_any_order" in found[frozenset({"amelia", "swapped"})]
     assert {"given_canonical_dob", "dob_postcode", "postcode_given_canonical"} <= found[frozenset({"amelia",
                                                                                               "typo"})]
     assert "family_dob" not in found[frozenset({"amelia", "typo"})]
@@ -63,3 +63,42 @@ def test_a_block_too_large_is_skipped_in_every_pass_that_keys_on_it():
     skipped = candidate_pairs(features, max_block_size=3)
     assert skipped.stats["candidate_pairs"] == 0
     assert skipped.stats["passes"]["family_dob"]["records_in_skipped_blocks"] == 4
+
+
+def passes_finding(first: dict, second: dict) -> set[str]:
+    """The blocking passes that make the two records a candidate pair."""
+    features = Features.of(pd.DataFrame([{"record_id": "a", "source": "health", **first},
+                                         {"record_id": "b", "source": "police", **second}]))
+    return pairs_by_pass(candidate_pairs(features, max_block_size=500), features).get(frozenset("ab"), set())
+
+
+def test_names_recorded_swapped_are_compared():
+    # Given and family names swapped, one of them mistyped, and no postcode or identifier in common.
+    first = {"given_name": "Isabella", "family_name": "Ctercteko", "date_of_birth": "1981-06-26"}
+    second = {"given_name": "Ctercteko", "family_name": "Isabela", "date_of_birth": "1981-06-26"}
+    assert passes_finding(first, second) == {"dob_and_initials_any_order"}
+
+
+def test_a_numeric_postal_code_blocks_like_a_uk_postcode():
+    # Both names mistyped beyond a phonetic match: only the date of birth and the postcode are in common.
+    first = {"given_name": "Nicholas", "family_name": "Humphreys", "date_of_birth": "1946-05-29",
+             "postcode": "2131"}
+    second = {"given_name": "Nichols", "family_name": "Pulrord", "date_of_birth": "1946-05-29",
+              "postcode": "2131"}
+    assert passes_finding(first, second) == {"dob_postcode"}
+
+
+def test_a_child_with_a_mistyped_date_of_birth_and_given_name_is_compared():
+    first = {"given_name": "Sophie", "family_name": "Walker", "date_of_birth": "2015-03-12", "postcode": "LS1 1AA"}
+    second = {"given_name": "Sophi", "family_name": "Walker", "date_of_birth": "2013-03-21", "postcode": "LS11AA"}
+    assert passes_finding(first, second) == {"postcode_family_given_initial"}
+    assert passes_finding(first, {**second, "date_of_birth": ""}) == {"postcode_family_given_initial"}
+
+
+def test_one_dwelling_with_both_names_and_the_date_of_birth_mistyped_is_compared():
+    first = {"given_name": "Brianna", "family_name": "Lock", "date_of_birth": "1946-06-18", "postcode": "2131",
+             "address": "202 Basedow Street, Blair Athol"}
+    second = {"given_name": "Briannna", "family_name": "Lockb", "date_of_birth": "", "postcode": "2131",
+              "address": "202 basedow stxreet blair athol"}
+    assert passes_finding(first, second) == {"dwelling_initials_any_order"}
+    assert passes_finding(first, {**second, "address": "20 Basedow Street"}) == set()

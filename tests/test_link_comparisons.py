@@ -71,6 +71,16 @@ def test_given_name_levels():
                  {"given_name": "Murphy", "family_name": "Siobhan"}) == "null"   # counted once, as 'swapped'
 
 
+def test_names_swapped_with_a_typo_are_swapped():
+    swapped = lambda a, b: level("given_name", a, b)                   # noqa: E731
+    assert swapped({"given_name": "Cassandra", "family_name": "Webb"},
+                   {"given_name": "Webb", "family_name": "Casszndra"}) == "swapped"
+    assert swapped({"given_name": "Oliver", "family_name": "Jennions"},
+                   {"given_name": "Jenions", "family_name": "Olivter"}) == "swapped"   # a typo in each
+    assert swapped({"given_name": "Thomas", "family_name": "Butt"},
+                   {"given_name": "Matthews", "family_name": "Thomas"}) == "else"     # only one name crosses
+
+
 def test_variant_forms_come_from_the_data_file():
     forms = GivenNameForms([["Wojciech", "Wojtek"]])
     assert forms.forms("wojtek")[0] == forms.forms("wojciech")[0] == "wojciech"
@@ -105,6 +115,12 @@ def test_date_of_birth_levels_compare_dates_not_strings():
     assert dob("2014-02-27", "2011-09-12") == "else"
     assert dob("1900-01-01", "1900-01-01") == "null"                   # placeholder
     assert dob("", "2014-03-05") == "null"
+
+
+def test_dates_of_birth_before_1970_are_compared():
+    assert dob("1969-12-31", "1969-12-31") == "exact"                 # day -1 since 1970, not 'missing'
+    assert dob("1948-09-30", "1948-09-03") == "one_digit"
+    assert dob("1948-09-30", "1957-02-11") == "else"
 
 
 def test_identifier_levels():
@@ -143,6 +159,14 @@ def test_sex_and_home_levels():
     assert home("LS1 1AA", "", "LS1 6BD", "") == "district"
     assert home("LS1 1AA", "14 Mill Lane", "M1 1AA", "14 Mill Lane") == "else"     # a move, counted once
     assert home("LS1 1AA", "", "not known", "14 Mill Lane") == "null"
+    assert home("LS1 1AA", "", "LS1", "") == "null"                  # a partial postcode is not compared
+
+
+def test_a_numeric_postal_code_is_compared_whole():
+    home = lambda pa, pb: level("home", {"postcode": pa}, {"postcode": pb})   # noqa: E731
+    assert home("4223", "4223") == "same_postcode"                 # an Australian postcode, as FEBRL has
+    assert home("4223", "4224") == "else"                          # no UK sector or district to share
+    assert home("60311", " 60311 ") == "same_postcode"
 
 
 def test_a_shared_home_is_counted_once():

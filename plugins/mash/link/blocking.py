@@ -64,6 +64,18 @@ def _given_initial(f: Features) -> np.ndarray:
     return map_distinct(pd.Series(f.given_first, dtype=object), lambda value: value[:1]).to_numpy(dtype=object)
 
 
+def _low_initial(f: Features) -> np.ndarray:
+    """The smaller of the family and given names' initials (with :func:`_high_initial`: the same pair for names
+    recorded swapped)."""
+    family, given = _family_initial(f), _given_initial(f)
+    return np.where(family < given, family, given)
+
+
+def _high_initial(f: Features) -> np.ndarray:
+    family, given = _family_initial(f), _given_initial(f)
+    return np.where(family < given, given, family)
+
+
 def _day_month_unordered(f: Features) -> np.ndarray:
     low, high = np.minimum(f.dob_day, f.dob_month), np.maximum(f.dob_day, f.dob_month)
     return f.dob_year * 10_000 + low * 100 + high
@@ -91,11 +103,20 @@ PASSES: tuple[BlockingPass, ...] = (
                  frozenset({"family_name", "given_name", "date_of_birth"}), trains=False),
     BlockingPass("dob_postcode", lambda c: _key(c("dob_text"), c("postcode")),
                  frozenset({"date_of_birth", "home"})),
-    BlockingPass("dob_any_order_initials", lambda c: _key(c(_day_month_unordered), c(_family_initial),
-                                                             c(_given_initial)),
+    BlockingPass("dob_and_initials_any_order", lambda c: _key(c(_day_month_unordered), c(_low_initial),
+                                                                 c(_high_initial)),
                  frozenset({"date_of_birth", "family_name", "given_name"}), trains=False),
     BlockingPass("postcode_given_canonical", lambda c: _key(c("postcode"), c("given_key")),
                  frozenset({"home", "given_name"})),
+    # Without the date of birth (missing or mistyped on one side): the home, the family name and the given
+    # name's initial, which a typo in the given name mostly leaves alone.
+    BlockingPass("postcode_family_given_initial", lambda c: _key(c("postcode"), c("family"), c(_given_initial)),
+                 frozenset({"home", "family_name"}), trains=False),
+    # The same dwelling (postcode and house numbers) and initials in either order: both names mistyped, and the
+    # date of birth too.
+    BlockingPass("dwelling_initials_any_order", lambda c: _key(c("postcode"), c("address_numbers"),
+                                                                c(_low_initial), c(_high_initial)),
+                 frozenset({"home"}), trains=False),
 )
 
 

@@ -31,7 +31,8 @@ ALTERNATIVE_NAMES = (("preferred_name", "given_name"), ("middle_names", "given_n
                      ("former_family_name", "family_name"))
 _PER_RECORD = ("given_variant_codes", "given_id_count", "alternatives", "alternative_of", "alternative_for")
 PLACEHOLDER_DOB = pd.Timestamp("1900-01-01")
-_POSTCODE = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
+_UK_POSTCODE = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
+_NUMERIC_POSTCODE = r"^[0-9]{3,10}$"
 
 
 def person_schema(records: pd.DataFrame) -> pd.DataFrame:
@@ -104,14 +105,14 @@ class Features:
     family_last: np.ndarray
     family_phonetic: np.ndarray
     name_tokens: np.ndarray        # sorted words of given and family names, for swapped names
-    dob: np.ndarray                # days since 1970-01-01, -1 when missing
+    dob: np.ndarray                # days since 1970-01-01 (negative before it), -1 when missing: test dob_text
     dob_year: np.ndarray
     dob_month: np.ndarray
     dob_day: np.ndarray
     dob_text: np.ndarray           # YYYYMMDD, '' when missing
     sex: np.ndarray
     postcode: np.ndarray
-    postcode_sector: np.ndarray
+    postcode_sector: np.ndarray    # UK postcodes only ('' for a numeric postal code)
     postcode_district: np.ndarray
     address: np.ndarray            # normalised
     address_numbers: np.ndarray    # the address's words holding a digit (house and flat numbers), sorted
@@ -224,8 +225,8 @@ class Features:
             **dates,
             sex=sex.where(sex.isin(["M", "F"]), "").to_numpy(dtype=object),
             postcode=postcode.to_numpy(dtype=object),
-            postcode_sector=names.map_distinct(postcode, lambda p: p[:-2]).to_numpy(dtype=object),
-            postcode_district=names.map_distinct(postcode, lambda p: p[:-3]).to_numpy(dtype=object),
+            postcode_sector=names.map_distinct(postcode, lambda p: _uk_part(p, 2)).to_numpy(dtype=object),
+            postcode_district=names.map_distinct(postcode, lambda p: _uk_part(p, 3)).to_numpy(dtype=object),
             address=address.to_numpy(dtype=object),
             address_numbers=names.map_distinct(address, _numbers).to_numpy(dtype=object),
         )
@@ -280,9 +281,16 @@ def _dates(values: pd.Series) -> dict[str, np.ndarray]:
 
 
 def _postcode(text: str) -> str:
-    """A postcode without spaces or punctuation, upper case; '' unless it has a postcode's shape."""
+    """A postcode without spaces or punctuation, upper case: a UK postcode, or a postal code of digits only (the
+    form of most other countries' codes, compared as a whole); '' for anything else (a partial or mistyped UK
+    postcode, 'NFA')."""
     postcode = re.sub(r"[^0-9A-Za-z]", "", text).upper()
-    return postcode if re.match(_POSTCODE, postcode) else ""
+    return postcode if re.match(_UK_POSTCODE, postcode) or re.match(_NUMERIC_POSTCODE, postcode) else ""
+
+
+def _uk_part(postcode: str, drop: int) -> str:
+    """A UK postcode's sector (``drop`` 2) or district (3); '' for any other postal code."""
+    return postcode[:-drop] if re.match(_UK_POSTCODE, postcode) else ""
 
 
 def _alternative_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -390,9 +398,18 @@ class PairView:
 
     @cached_property
     def names_swapped(self) -> np.ndarray:
-        """Given and family names recorded the other way round: same words, different given name."""
-        return (~self.missing("given") & ~self.missing("family") & self.equal("name_tokens")
-                & ~self.equal("given"))
+        """Given and family names recorded the other way round: same words, different given name; or each name at
+        most one edit (see :meth:`edits`) from the other record's other name, given and family names differing."""
+        known = ~self.missing("given") & ~self.missing("family")
+        swapped = known & self.equal("name_tokens") & ~self.equal("given")
+        rows = np.flatnonzero(known & ~swapped & ~self.equal("given") & ~self.equal("family"))
+        for this, other in (("given", "family"), ("family", "given")):
+            this_values = getattr(self.features, this)[self.left[rows]]
+            other_values = getattr(self.features, other)[self.right[rows]]
+            rows = rows[np.asarray(cpdist(list(this_values), list(other_values), scorer=OSA.distance,
+                                          score_cutoff=1, workers=-1)) <= 1]
+        swapped[rows] = True
+        return swapped
 
     @cached_property
     def family_half(self) -> np.ndarray:
@@ -493,7 +510,7 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("given_name", lambda p: p.missing("given"), (
         Level("exact", "same normalised given name", lambda p: p.equal("given")),
         Level("variant", "nickname or spelling variant of the same name", lambda p: p.given_variants),
-        Level("swapped", "given and family names swapped", lambda p: p.names_swapped),
+        Level("swapped", "given and family names swapped (each name within one edit)", lambda p: p.names_swapped),
         Level("one_edit", "one letter added, dropped, changed or two neighbours transposed",
               lambda p: p.edits("given") <= 1),
         Level("jw_0.92", "Jaro-Winkler >= 0.92", lambda p: p.jaro_winkler("given") >= 0.92),
@@ -516,7 +533,7 @@ COMPARISONS: tuple[Comparison, ...] = (
               lambda p: p.edits("middle") <= 1),
         ELSE,
     )),
-    Comparison("date_of_birth", lambda p: (p.l("dob") < 0) | (p.r("dob") < 0), (
+    Comparison("date_of_birth", lambda p: p.missing("dob_text"), (
         Level("exact", "same date, not 1 January", lambda p: p.equal("dob")
               & ~((p.l("dob_day") == 1) & (p.l("dob_month") == 1))),
         Level("exact_1_jan", "same date, 1 January (often a placeholder)", lambda p: p.equal("dob")),
@@ -541,8 +558,10 @@ COMPARISONS: tuple[Comparison, ...] = (
               & ~p.missing("postcode")),
         Level("similar_address", "address token set ratio >= 0.7, postcodes not different",
               lambda p: p.address_similarity() >= 0.7),
-        Level("sector", "same postcode sector", lambda p: ~p.missing("postcode") & p.equal("postcode_sector")),
-        Level("district", "same postcode district", lambda p: ~p.missing("postcode") & p.equal("postcode_district")),
+        Level("sector", "same UK postcode sector", lambda p: ~p.missing("postcode_sector")
+              & p.equal("postcode_sector")),
+        Level("district", "same UK postcode district", lambda p: ~p.missing("postcode_district")
+              & p.equal("postcode_district")),
         ELSE,
     )),
 )

@@ -18,7 +18,8 @@
 A pair's weight for a comparison is log2(m/u) of its level (0 for the null level); exact given and family names
 use u = the frequency of that name among the records (term-frequency adjustment: 'Smith' or 'Muhammad' agreeing
 says less than 'Wojcik'). The match weight is the log-odds of its pair of sources' prior plus the comparison
-weights plus the twins guard (see :func:`twins_guard`); match_probability = 2^w / (1 + 2^w).
+weights plus the twins guard (see :func:`twins_guard`), which applies when the data hold twins (see
+:func:`twins_seen`); match_probability = 2^w / (1 + 2^w).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Model:
     source_prior_weights: dict[str, float] = field(default_factory=dict)
     # "S>T" -> share of source S's records whose child is in T's extract (see mash.link.exclusivity)
     coverage: dict[str, float] = field(default_factory=dict)
+    twins_guarded: bool = True            # the data hold twins (see twins_seen), so the twins guard applies
 
     def weights(self, name: str) -> np.ndarray:
         """log2(m/u) per level, 0 for the null level."""
@@ -79,7 +81,8 @@ class Model:
                 "candidate_match_share": self.candidate_match_share,
                 "source_prior_weights": dict(self.source_prior_weights), "coverage": dict(self.coverage),
                 "comparisons": comparisons,
-                "twins_guard": twins_guard.__doc__.split("\n\n")[0].strip(), "training": self.training}
+                "twins_guard": twins_guard.__doc__.split("\n\n")[0].strip(), "twins_guarded": self.twins_guarded,
+                "training": self.training}
 
     @classmethod
     def from_dict(cls, document: dict) -> "Model":
@@ -96,7 +99,8 @@ class Model:
                    training=dict(document.get("training", {})),
                    source_prior_weights={name: float(weight) for name, weight
                                          in document.get("source_prior_weights", {}).items()},
-                   coverage={name: float(share) for name, share in document.get("coverage", {}).items()})
+                   coverage={name: float(share) for name, share in document.get("coverage", {}).items()},
+                   twins_guarded=bool(document.get("twins_guarded", True)))
 
 
 def _distribution(levels: np.ndarray, n_levels: int, weights: np.ndarray | None, floor: float) -> np.ndarray:
@@ -235,8 +239,10 @@ def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u
     # often disagree on given name: they are left out of training (but scored), unless they share a valid NHS
     # number or UPN (which twins do not). Different recorded sexes alone do not exclude a pair: that would leave
     # no match with a mis-recorded sex in training.
+    # When the data hold no twins (see twins_seen), such pairs are matches with a mistyped given name, and train.
     identified = ((levels["nhs_number"] == 1) | (levels["upn"] == 1)).to_numpy()
-    training = ~twins_pattern(levels, sexes=False) | identified
+    guarded = twins_seen(features, candidates, levels)
+    training = ~twins_pattern(levels, sexes=False) | identified if guarded else np.ones(len(levels), bool)
     all_counts = patterns.counts()
     all_names = list(COLUMN)
     non_match = np.ones(len(sample_levels))
@@ -250,7 +256,7 @@ def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u
             non_match = np.where(is_candidate, 1.0 - posterior[found], 1.0)
     all_pairs = max(n * (n - 1) // 2, 1)
     prior = float(np.clip(share * len(levels) / all_pairs, floor * floor, 1 - floor))
-    model = Model(m=m, u=u, prior=prior, candidate_match_share=share,
+    model = Model(m=m, u=u, prior=prior, candidate_match_share=share, twins_guarded=guarded,
                   training={"u_random_pairs": len(sample_levels),
                             "u_random_pairs_that_are_candidates": int(is_candidate.sum()),
                             "pairs_left_out_of_training_as_twins": int((~training).sum()),
@@ -330,6 +336,16 @@ def twins_pattern(levels: pd.DataFrame, sexes: bool = True) -> np.ndarray:
     return (same_family & same_birthday & same_home & undistinguished).to_numpy()
 
 
+def twins_seen(features: Features, candidates: Candidates, levels: pd.DataFrame) -> bool:
+    """The data hold twins: some pair of records from one source fits the twins guard's pattern. An extract lists
+    a child once, so two of its records sharing a household but not a given name are two children; where no
+    extract holds such a pair (two files, each of different people), a pair of files fitting the pattern is one
+    person with a mistyped or missing given name. One source that repeats people (de-duplicating a single file)
+    keeps the guard: precision first."""
+    same_source = features.source[candidates.left] == features.source[candidates.right]
+    return bool((twins_pattern(levels) & same_source).any())
+
+
 def twins_guard(levels: pd.DataFrame, weights: pd.DataFrame) -> np.ndarray:
     """Twins guard: where two records agree on family name (any level short of 'else'), date of birth (exact) and
     home (same address, or same postcode) but nothing tells children of one household apart agrees
@@ -357,7 +373,7 @@ def score(features: Features, candidates: Candidates, levels: pd.DataFrame, mode
             weight[exact] = np.log2(model.m[comparison.name][1] / u_value)
         weights[f"w_{comparison.name}"] = weight
     frame = pd.DataFrame(weights)
-    frame["w_twins_guard"] = twins_guard(levels, frame)
+    frame["w_twins_guard"] = twins_guard(levels, frame) if model.twins_guarded else 0.0
     frame.insert(0, "w_prior", model.pair_prior_weights(features, candidates.left, candidates.right))
     frame.insert(0, "match_weight", frame.sum(axis=1))
     frame.insert(1, "match_probability", 1.0 / (1.0 + np.exp2(-frame["match_weight"].to_numpy())))
