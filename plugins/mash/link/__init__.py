@@ -162,7 +162,7 @@ def prepare(records: pd.DataFrame, settings: LinkSettings | None = None,
     records = person_schema(records)
     ids = pd.Index(records["record_id"])
     prints = fingerprints(records)
-    earlier_at = None if remembered is None else remembered.positions(ids, prints)
+    earlier_at = None if remembered is None else remembered.positions(prints)
     features = Features.of_schema(records, earlier=None if remembered is None else remembered.features,
                                   earlier_at=earlier_at)
     must = _positions(list(must_link), ids, "must-link")

@@ -168,7 +168,7 @@ class Features:
         else:
             fresh_at = np.flatnonzero(earlier_at < 0)
             features = _reusing(earlier, earlier_at, cls._computed(frame.iloc[fresh_at].reset_index(drop=True)),
-                                fresh_at)
+                                fresh_at, frame["record_id"].to_numpy(dtype=object))
         return features._with_given_forms(forms)
 
     @classmethod
@@ -239,21 +239,25 @@ def _concatenated(parts: list[Features]) -> Features:
                    alternatives=None, alternative_of=None, alternative_for=None)
 
 
-def _reusing(earlier: Features, earlier_at: np.ndarray, fresh: Features, fresh_at: np.ndarray) -> Features:
-    """Tonight's records, in order, from the ``earlier`` rows of the records at ``earlier_at`` and the ``fresh``
-    features of the records at positions ``fresh_at``; and their alternative names (in no particular order)."""
+def _reusing(earlier: Features, earlier_at: np.ndarray, fresh: Features, fresh_at: np.ndarray,
+             record_id: np.ndarray) -> Features:
+    """Tonight's records (ids ``record_id``), in order, from the ``earlier`` rows at ``earlier_at`` (worked out from
+    the same values, perhaps for another record id) and the ``fresh`` features of the records at positions
+    ``fresh_at``; and their alternative names (in no particular order)."""
     kept_at = np.flatnonzero(earlier_at >= 0)
-    records = earlier.take(np.maximum(earlier_at, 0))          # the fresh records' rows are then overwritten
+    records = replace(earlier.take(np.maximum(earlier_at, 0)), record_id=record_id)   # fresh rows: overwritten
     for field in fields(Features):
-        if field.name not in _PER_RECORD:
+        if field.name not in _PER_RECORD and field.name != "record_id":
             getattr(records, field.name)[fresh_at] = getattr(fresh, field.name)
     alternatives, owners, targets = [], [], []
     if earlier.alternatives is not None:
-        tonight = np.full(len(earlier), -1, dtype=np.int64)
-        tonight[earlier_at[kept_at]] = kept_at
-        rows = np.flatnonzero(tonight[earlier.alternative_of] >= 0)
+        # An earlier row may stand for several records tonight (equal values): its alternatives for each of them.
+        by_owner = np.argsort(earlier.alternative_of, kind="stable")
+        first = np.searchsorted(earlier.alternative_of[by_owner], earlier_at[kept_at], "left")
+        count = np.searchsorted(earlier.alternative_of[by_owner], earlier_at[kept_at], "right") - first
+        rows = by_owner[np.repeat(first, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)]
         alternatives.append(earlier.alternatives.take(rows))
-        owners.append(tonight[earlier.alternative_of[rows]])
+        owners.append(np.repeat(kept_at, count))
         targets.append(earlier.alternative_for[rows])
     if fresh.alternatives is not None:
         alternatives.append(fresh.alternatives)
@@ -261,8 +265,9 @@ def _reusing(earlier: Features, earlier_at: np.ndarray, fresh: Features, fresh_a
         targets.append(fresh.alternative_for)
     if not alternatives:
         return records
-    return replace(records, alternatives=_concatenated(alternatives), alternative_of=np.concatenate(owners),
-                   alternative_for=np.concatenate(targets))
+    owner = np.concatenate(owners)
+    return replace(records, alternatives=replace(_concatenated(alternatives), record_id=record_id[owner]),
+                   alternative_of=owner, alternative_for=np.concatenate(targets))
 
 
 def _dates(values: pd.Series) -> dict[str, np.ndarray]:

@@ -13,8 +13,9 @@ identifiers, dates, postcodes) is most of an incremental night's time at a milli
 record's features are last night's. So a run's features can be remembered in a file (:func:`remember`) and given
 to the next run, incremental or full (``link(records, remembered=recall(path))``): only the new and changed
 records' are then worked out. The file is a cache, not a record: the same features are worked out when it is
-missing, unreadable or made by another version of the matcher, and a record is reused only when its fingerprint is
-the one remembered with it. It holds personal data (normalised names, dates of birth, postcodes, addresses), so it
+missing, unreadable or made by another version of the matcher, and a record reuses the features remembered for the
+same values (the same fingerprint; features depend on the values alone, and tonight's record ids are put in). It
+holds personal data (normalised names, dates of birth, postcodes, addresses), so it
 is written owner-only, on the hub's own storage.
 """
 
@@ -41,28 +42,22 @@ class Remembered:
     features: Features
     fingerprints: np.ndarray
 
-    def positions(self, records: pd.Index, prints: np.ndarray) -> np.ndarray:
-        """Per record (tonight's record ids and fingerprints), the position of its remembered features, or -1 when
-        it is new or its values changed."""
-        at = _by_record(records, self.features.record_id, np.arange(len(self.features)), -1)
-        known = at >= 0
-        known[known] = self.fingerprints[at[known]] == prints[known]
-        return np.where(known, at, -1)
-
-
-def _by_record(records: pd.Index, record_ids: np.ndarray, values: np.ndarray, missing) -> np.ndarray:
-    """Per record of ``records``, the value of ``values`` given for its record id in ``record_ids``, or
-    ``missing``."""
-    at = records.get_indexer(record_ids)
-    found = np.full(len(records), missing, dtype=values.dtype)
-    found[at[at >= 0]] = values[at >= 0]
-    return found
+    def positions(self, prints: np.ndarray) -> np.ndarray:
+        """Per record of tonight (its fingerprint), the position of remembered features worked out from the same
+        values, or -1 when there are none (a new or changed record). Records are found by their values, not their
+        ids: features are worked out from the values alone (tonight's record id is put in)."""
+        if not len(self.fingerprints):
+            return np.full(len(prints), -1, dtype=np.int64)
+        order = np.argsort(self.fingerprints, kind="stable")
+        known = self.fingerprints[order]
+        at = np.minimum(np.searchsorted(known, prints), len(known) - 1)
+        return np.where(known[at] == prints, order[at], -1)
 
 
 @dataclass(frozen=True)
 class Previous:
     """What an incremental run reuses from the runs before it."""
-    fingerprints: pd.Series     # record_id -> fingerprint when the record was last matched
+    fingerprints: pd.Series     # record_id -> fingerprint (uint64) when the record was last matched
     pairs: pd.DataFrame         # the link and review pairs in force: record_id_l, record_id_r, match_weight,
                                 # match_probability, decision, w_* (as they were scored)
     model: Model                # estimated by the last full relink ...
@@ -76,17 +71,31 @@ class Previous:
 
 
 def fingerprints(records: pd.DataFrame) -> np.ndarray:
-    """Per record (in the person schema: :func:`~.comparisons.person_schema`), 16 hex digits hashing every value
-    the matcher reads (not the record id)."""
-    hashed = pd.util.hash_pandas_object(records.drop(columns="record_id"), index=False).to_numpy(dtype=np.uint64)
-    text = hashed.astype(">u8").tobytes().hex()          # big-endian, so each 16 digits read as the number
-    return np.array([text[start:start + 16] for start in range(0, len(text), 16)], dtype=object)
+    """Per record (in the person schema: :func:`~.comparisons.person_schema`), a 64-bit hash of every value the
+    matcher reads (not the record id), as uint64; the store keeps it as 16 hex digits (:func:`as_text`)."""
+    return pd.util.hash_pandas_object(records.drop(columns="record_id"), index=False).to_numpy(dtype=np.uint64)
+
+
+def as_text(prints: np.ndarray) -> list[str]:
+    """Fingerprints as the store keeps them: 16 hex digits each (big-endian bytes, so the digits read as the
+    number)."""
+    text = np.asarray(prints, dtype=np.uint64).astype(">u8").tobytes().hex()
+    return [text[start:start + 16] for start in range(0, len(text), 16)]
+
+
+def from_text(texts: list[str]) -> np.ndarray:
+    """Fingerprints from the store's 16 hex digits."""
+    return np.frombuffer(bytes.fromhex("".join(texts)), dtype=">u8").astype(np.uint64)
 
 
 def unchanged(records: pd.Index, prints: np.ndarray, previous: Previous) -> np.ndarray:
     """Per record (tonight's record ids and fingerprints): it was matched before and its fingerprint is the same."""
-    before = previous.fingerprints
-    return _by_record(records, before.index.to_numpy(), before.to_numpy(dtype=object), None) == prints
+    at = records.get_indexer(previous.fingerprints.index)
+    before = np.zeros(len(records), dtype=np.uint64)
+    matched = np.zeros(len(records), dtype=bool)
+    before[at[at >= 0]] = previous.fingerprints.to_numpy(dtype=np.uint64)[at >= 0]
+    matched[at[at >= 0]] = True
+    return matched & (before == prints)
 
 
 def kept_pairs(previous: Previous, records: pd.Index, unchanged_records: np.ndarray
@@ -115,12 +124,12 @@ def _recipe() -> str:
 
 def remember(path: Path, features: Features, prints: np.ndarray) -> None:
     """Write ``features`` and their records' fingerprints to ``path`` (owner-only; replaced atomically)."""
-    arrays = {"recipe": np.frombuffer(_recipe().encode(), dtype=np.uint8), **_arrays("fingerprints", prints)}
+    arrays = {"recipe": np.frombuffer(_recipe().encode(), dtype=np.uint8), "fingerprints": prints}
     parts = {"": features} if features.alternatives is None else {"": features, "alternatives.": features.alternatives}
     for prefix, part in parts.items():
         for field in fields(Features):
             value = getattr(part, field.name)
-            if isinstance(value, np.ndarray):
+            if isinstance(value, np.ndarray) and field.name != "record_id":     # records are found by their values
                 arrays.update(_arrays(prefix + field.name, value))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".features-", suffix=".npz")
@@ -143,13 +152,14 @@ def recall(path: Path) -> Remembered | None:
             return None
 
         def part(prefix: str) -> dict:
-            return {field.name: _array(arrays, prefix + field.name) for field in fields(Features)
-                    if prefix + field.name in arrays}
+            found = {field.name: _array(arrays, prefix + field.name) for field in fields(Features)
+                     if prefix + field.name in arrays}
+            return {**found, "record_id": np.full(len(found["source"]), "", dtype=object)}   # tonight's are put in
 
         features = Features(**part(""), given_id_count=1)       # alternative_of and _for included, if any
-        if "alternatives.record_id" in arrays:
+        if "alternatives.source" in arrays:
             features = replace(features, alternatives=Features(**part("alternatives."), given_id_count=1))
-        return Remembered(features, _array(arrays, "fingerprints"))
+        return Remembered(features, arrays["fingerprints"])
     except (OSError, ValueError, EOFError, KeyError, TypeError, UnicodeDecodeError):
         return None
 

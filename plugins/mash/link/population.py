@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, updat
 from mash.link import LinkResult, LinkSettings, Model, Previous, link, prepare
 from mash.link.partitions import combine, compare_partitions, remove, split
 from mash.link.identity import assign_child_ids
-from mash.link.incremental import recall, remember
+from mash.link.incremental import as_text, from_text, recall, remember
 from mash.link.records import records_from_store
 from mash.link.review import constraints, explanations, sync_review_queue
 from mash.store import bulk_insert
@@ -99,7 +99,8 @@ def previous_population(conn: Connection) -> Previous | None:
                          columns=["record_id_l", "record_id_r", "match_weight", "match_probability", "decision",
                                   "weights"])
     weights = pd.DataFrame(pairs.pop("weights").tolist(), index=pairs.index)
-    return Previous(fingerprints=pd.Series(prints, dtype=object), pairs=pd.concat([pairs, weights], axis=1),
+    return Previous(fingerprints=pd.Series(from_text(list(prints.values())), index=list(prints.keys())),
+                    pairs=pd.concat([pairs, weights], axis=1),
                     model=model, records=int(stored.records))
 
 
@@ -201,7 +202,9 @@ def _store_fingerprints(conn: Connection, record_ids: pd.Series, prints: np.ndar
                   .scalars())
     statement = (update(child_record).where(child_record.c.record_id == bindparam("rid"))
                  .values(fingerprint=bindparam("print")))
-    rows = [{"rid": r, "print": p} for r, p in zip(record_ids, prints) if r in rescored or r in missing]
+    keep = [position for position, record in enumerate(record_ids) if record in rescored or record in missing]
+    rows = [{"rid": record, "print": text}
+            for record, text in zip(record_ids.to_numpy()[keep], as_text(prints[keep]))]
     for start in range(0, len(rows), CHUNK):
         conn.execute(statement, rows[start:start + CHUNK])
 
