@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from .comparisons import Features
-from .names import map_distinct
 
 
 class Coded:
@@ -26,6 +25,7 @@ class Coded:
     def __init__(self, features: Features):
         self.features = features
         self._codes: dict[object, np.ndarray] = {}
+        self._distinct: dict[object, np.ndarray] = {}
 
     def __call__(self, attribute: str | Callable[[Features], np.ndarray]) -> np.ndarray:
         if attribute not in self._codes:
@@ -35,10 +35,20 @@ class Coded:
                 empty = np.flatnonzero(distinct == "")
                 if len(empty):
                     codes[codes == empty[0]] = -1
+                self._distinct[attribute] = distinct
             else:
                 codes = np.where(values > 0, values, -1).astype(np.int64)
             self._codes[attribute] = codes
         return self._codes[attribute]
+
+    def initial(self, attribute: str) -> np.ndarray:
+        """The first character of a text attribute as its code point (so initials of two attributes compare),
+        -1 where missing; worked out once per distinct value."""
+        if ("initial", attribute) not in self._codes:
+            codes = self(attribute)
+            first = np.array([ord(value[0]) if value else -1 for value in self._distinct[attribute]] + [-1])
+            self._codes[("initial", attribute)] = first[codes]          # code -1 (missing) takes the last: -1
+        return self._codes[("initial", attribute)]
 
 
 def _key(*parts: np.ndarray) -> np.ndarray:
@@ -56,24 +66,10 @@ def _key(*parts: np.ndarray) -> np.ndarray:
     return np.where(missing, -1, key)
 
 
-def _family_initial(f: Features) -> np.ndarray:
-    return map_distinct(pd.Series(f.family, dtype=object), lambda value: value[:1]).to_numpy(dtype=object)
-
-
-def _given_initial(f: Features) -> np.ndarray:
-    return map_distinct(pd.Series(f.given_first, dtype=object), lambda value: value[:1]).to_numpy(dtype=object)
-
-
-def _low_initial(f: Features) -> np.ndarray:
-    """The smaller of the family and given names' initials (with :func:`_high_initial`: the same pair for names
-    recorded swapped)."""
-    family, given = _family_initial(f), _given_initial(f)
-    return np.where(family < given, family, given)
-
-
-def _high_initial(f: Features) -> np.ndarray:
-    family, given = _family_initial(f), _given_initial(f)
-    return np.where(family < given, given, family)
+def _initials_any_order(c: Coded) -> tuple[np.ndarray, np.ndarray]:
+    """The family and given names' initials, the lower first: the same pair for names recorded swapped."""
+    family, given = c.initial("family"), c.initial("given_first")
+    return np.minimum(family, given), np.maximum(family, given)
 
 
 def _day_month_unordered(f: Features) -> np.ndarray:
@@ -103,19 +99,19 @@ PASSES: tuple[BlockingPass, ...] = (
                  frozenset({"family_name", "given_name", "date_of_birth"}), trains=False),
     BlockingPass("dob_postcode", lambda c: _key(c("dob_text"), c("postcode")),
                  frozenset({"date_of_birth", "home"})),
-    BlockingPass("dob_and_initials_any_order", lambda c: _key(c(_day_month_unordered), c(_low_initial),
-                                                                 c(_high_initial)),
+    BlockingPass("dob_and_initials_any_order", lambda c: _key(c(_day_month_unordered), *_initials_any_order(c)),
                  frozenset({"date_of_birth", "family_name", "given_name"}), trains=False),
     BlockingPass("postcode_given_canonical", lambda c: _key(c("postcode"), c("given_key")),
                  frozenset({"home", "given_name"})),
     # Without the date of birth (missing or mistyped on one side): the home, the family name and the given
     # name's initial, which a typo in the given name mostly leaves alone.
-    BlockingPass("postcode_family_given_initial", lambda c: _key(c("postcode"), c("family"), c(_given_initial)),
+    BlockingPass("postcode_family_given_initial", lambda c: _key(c("postcode"), c("family"),
+                                                                  c.initial("given_first")),
                  frozenset({"home", "family_name"}), trains=False),
     # The same dwelling (postcode and house numbers) and initials in either order: both names mistyped, and the
     # date of birth too.
     BlockingPass("dwelling_initials_any_order", lambda c: _key(c("postcode"), c("address_numbers"),
-                                                                c(_low_initial), c(_high_initial)),
+                                                                *_initials_any_order(c)),
                  frozenset({"home"}), trains=False),
 )
 
