@@ -13,6 +13,8 @@ What it does
                    (each timed): N records scored, the rest kept. As the nightly run does, last night's features
                    are remembered in a file (mash.link.incremental.remember) and each timed run starts by
                    reading it back (``recall``, timed); ``--forget`` works out every record's features instead.
+                   With ``--fresh`` each timed run is a fresh process (as a nightly task is: no memory or caches
+                   warmed by last night's relink) that reads the input and last night's state, untimed, first.
                    The process's peak memory includes last night's full relink.
 
       partitioned  with ``--partitions N``: each run is a pair of fresh processes on the same input, one-process
@@ -27,7 +29,7 @@ What it does
 Usage (from the repository root)
     .venv/bin/python bench/link_quality.py --children 220000 --out /tmp/lq400k --matcher none   # ~400,000 records
     .venv/bin/python bench/link_speed.py /tmp/lq400k/input.csv --runs 3
-    .venv/bin/python bench/link_speed.py /tmp/lq1m/input.csv --runs 3 --delta 10000 [--forget]
+    .venv/bin/python bench/link_speed.py /tmp/lq1m/input.csv --runs 3 --delta 10000 [--forget] [--fresh]
     .venv/bin/python bench/link_speed.py /tmp/lq400k/input.csv --runs 3 --partitions 2
 """
 
@@ -80,7 +82,13 @@ def _partitioned(input_csv: str, partitions: int, processes: int) -> dict:
             "digest": _digest(result)}
 
 
-def _worker(input_csv: str, delta: int, seed: int, repeat: int, remember: bool) -> list[dict]:
+def _worker(input_csv: str, delta: int, seed: int, repeat: int, remember: bool, work: str = "",
+            stage: str = "") -> list[dict]:
+    """Runs in a fresh process. ``stage`` (with ``work``, a directory): "last-night" only relinks last night and
+    leaves it in ``work``; "tonight" links tonight once against what "last-night" left (a fresh process, as a
+    nightly task is)."""
+    import pickle
+
     import numpy as np
     import pandas as pd
     from mash.link import Previous, incremental, link
@@ -94,20 +102,27 @@ def _worker(input_csv: str, delta: int, seed: int, repeat: int, remember: bool) 
                  "steps": result.stats["seconds"], "candidate_pairs": result.stats["candidate_pairs"],
                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                  "digest": _digest(result)}]
-    rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(records), size=delta, replace=False)
-    changed, new = chosen[: delta // 4], chosen[delta // 4:]
-    earlier = records.drop(index=new).copy()
-    earlier.loc[changed, "postcode"] = ""
-    earlier.loc[changed, "address"] = "1 Old Road"
-    before = link(earlier)
-    pairs = before.pairs[before.pairs["decision"] != "non-link"]
-    previous = Previous(pd.Series(before.fingerprints, index=before.clusters["record_id"].to_numpy()),
-                        pairs.drop(columns=pairs.filter(regex="^l_").columns), before.model, len(earlier))
-    remembered = Path(tempfile.mkdtemp(prefix="mash-bench-features-")) / "features.npz"
-    if remember:
-        incremental.remember(remembered, before.features, before.fingerprints)
-    del before
+    directory = Path(work or tempfile.mkdtemp(prefix="mash-bench-delta-"))
+    remembered = directory / "features.npz"
+    if stage == "tonight":
+        previous = pickle.loads((directory / "previous.pickle").read_bytes())
+    else:
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(len(records), size=delta, replace=False)
+        changed, new = chosen[: delta // 4], chosen[delta // 4:]
+        earlier = records.drop(index=new).copy()
+        earlier.loc[changed, "postcode"] = ""
+        earlier.loc[changed, "address"] = "1 Old Road"
+        before = link(earlier)
+        pairs = before.pairs[before.pairs["decision"] != "non-link"]
+        previous = Previous(pd.Series(before.fingerprints, index=before.clusters["record_id"].to_numpy()),
+                            pairs.drop(columns=pairs.filter(regex="^l_").columns), before.model, len(earlier))
+        if remember:
+            incremental.remember(remembered, before.features, before.fingerprints)
+        del before
+        if stage == "last-night":
+            (directory / "previous.pickle").write_bytes(pickle.dumps(previous))
+            return []
     runs = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -115,7 +130,8 @@ def _worker(input_csv: str, delta: int, seed: int, repeat: int, remember: bool) 
         recalled = time.perf_counter() - started
         result = link(records, previous=previous, remembered=features)
         seconds = time.perf_counter() - started
-        runs.append({"mode": "incremental" + (", features remembered" if remember else ""),
+        runs.append({"mode": "incremental" + (", features remembered" if remember else "")
+                     + (", fresh process" if stage else ""),
                      "records": len(records),
                      "records_rescored": result.stats["records_rescored"], "pairs_kept": result.stats["pairs_kept"],
                      "features_remembered": result.stats["features_remembered"],
@@ -123,7 +139,8 @@ def _worker(input_csv: str, delta: int, seed: int, repeat: int, remember: bool) 
                      "candidate_pairs": result.stats["candidate_pairs"],
                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                      "digest": _digest(result)})
-    shutil.rmtree(remembered.parent)
+    if not work:
+        shutil.rmtree(directory)
     return runs
 
 
@@ -137,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=0, help="worker processes for --partitions (default N)")
     parser.add_argument("--forget", action="store_true",
                         help="with --delta: work out every record's features, not last night's remembered ones")
+    parser.add_argument("--fresh", action="store_true",
+                        help="with --delta: each of the runs in a fresh process, as a nightly task is")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--work", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--stage", default="", choices=["", "last-night", "tonight"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -146,23 +167,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         runs = ([_partitioned(str(args.input), args.partitions, args.processes or args.partitions)]
                 if args.partitions else _worker(str(args.input), args.delta, args.seed, args.repeat,
-                                                                  not args.forget))
+                                                not args.forget, args.work, args.stage))
         for run in runs:
             print(json.dumps(run))
         return 0
     runs = []
-    processes, repeat = (1, args.runs) if args.delta else (args.runs, 1)
-    for process in range(processes):
-        modes = [["--delta", str(args.delta), *(["--forget"] if args.forget else [])]]
+
+    def worker(*options: str) -> None:
+        output = subprocess.run([sys.executable, __file__, str(args.input), "--worker", *options],
+                                check=True, capture_output=True, text=True).stdout
+        for line in output.strip().splitlines():
+            runs.append(json.loads(line))
+            print(line, flush=True)
+
+    delta = ["--delta", str(args.delta), *(["--forget"] if args.forget else [])]
+    if args.delta and args.fresh:
+        work = tempfile.mkdtemp(prefix="mash-bench-delta-")
+        worker(*delta, "--work", work, "--stage", "last-night")
+        for _ in range(args.runs):
+            worker(*delta, "--work", work, "--stage", "tonight")
+        shutil.rmtree(work)
+    elif args.delta:
+        worker(*delta, "--repeat", str(args.runs))
+    for process in range(0 if args.delta else args.runs):
+        worker(*delta, "--seed", str(process + 1))
         if args.partitions:
-            modes.append(["--partitions", str(args.partitions), "--processes", str(args.processes)])
-        for mode in modes:
-            output = subprocess.run([sys.executable, __file__, str(args.input), "--worker", *mode,
-                                     "--seed", str(process + 1), "--repeat", str(repeat)],
-                                    check=True, capture_output=True, text=True).stdout
-            for line in output.strip().splitlines():
-                runs.append(json.loads(line))
-                print(line, flush=True)
+            worker("--partitions", str(args.partitions), "--processes", str(args.processes))
     print("\n| mode | records | runs | min s | median s | max s | median peak RSS MB (main; largest worker) |"
           "\n|---|---:|---:|---:|---:|---:|---:|")
     for mode in dict.fromkeys(r["mode"] for r in runs):

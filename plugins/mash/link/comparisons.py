@@ -337,6 +337,14 @@ class PairView:
             self._cache[key] = np.where(values == "", -1, codes).astype(np.int32)
         return self._cache[key]
 
+    def _length(self, attribute: str) -> np.ndarray:
+        """The length of a text attribute's value per record (each distinct value measured once), cached."""
+        key = (attribute, "length")
+        if key not in self._cache:
+            codes, distinct = pd.factorize(getattr(self.features, attribute))
+            self._cache[key] = np.array([len(value) for value in distinct] + [0], dtype=np.int64)[codes]
+        return self._cache[key]
+
     def __len__(self) -> int:
         return len(self.left)
 
@@ -407,7 +415,10 @@ class PairView:
         most one edit (see :meth:`edits`) from the other record's other name, given and family names differing."""
         known = ~self.missing("given") & ~self.missing("family")
         swapped = known & self.equal("name_tokens") & ~self.equal("given")
-        rows = np.flatnonzero(known & ~swapped & ~self.equal("given") & ~self.equal("family"))
+        given, family = self._length("given"), self._length("family")      # one edit: lengths within one
+        near = ((np.abs(given[self.left] - family[self.right]) <= 1)
+                & (np.abs(family[self.left] - given[self.right]) <= 1))
+        rows = np.flatnonzero(known & near & ~swapped & ~self.equal("given") & ~self.equal("family"))
         for this, other in (("given", "family"), ("family", "given")):
             this_values = getattr(self.features, this)[self.left[rows]]
             other_values = getattr(self.features, other)[self.right[rows]]
@@ -579,7 +590,9 @@ def by_name(name: str) -> Comparison:
 def compare(features: Features, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:
     """One int8 level column per comparison, one row per pair. When the pairs involve few of the records (an
     incremental night, a partition, a sample), only those records are compared among themselves."""
-    involved = np.unique(np.concatenate([left, right]))
+    seen = np.zeros(len(features), dtype=bool)
+    seen[left] = seen[right] = True
+    involved = np.flatnonzero(seen)                     # sorted, as np.unique would give (which hashes: slow here)
     if len(involved) < len(features) // 2:
         features = features.among(involved)
         left, right = np.searchsorted(involved, left), np.searchsorted(involved, right)

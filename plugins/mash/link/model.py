@@ -230,7 +230,9 @@ def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u
     sample_levels = compare(features, sample_left, sample_right)
     candidate_codes = candidates.left * n + candidates.right
     sample_codes = np.minimum(sample_left, sample_right) * n + np.maximum(sample_left, sample_right)
-    found = np.searchsorted(candidate_codes, sample_codes).clip(max=max(len(candidate_codes) - 1, 0))
+    order = np.argsort(sample_codes)                 # looked up in order: several times faster than at random
+    found = np.empty(len(sample_codes), dtype=np.int64)
+    found[order] = np.searchsorted(candidate_codes, sample_codes[order]).clip(max=max(len(candidate_codes) - 1, 0))
     is_candidate = (candidate_codes[found] == sample_codes) if len(candidate_codes) else np.zeros(0, bool)
 
     patterns = Patterns.of(levels)
