@@ -430,10 +430,13 @@ class PairView:
     @cached_property
     def family_half(self) -> np.ndarray:
         """One half of a double-barrelled family name equals the other record's whole family name."""
+        f = self.features                       # the three as codes of one vocabulary: compared as integers
+        family, first, last = np.split(pd.factorize(np.concatenate([f.family, f.family_first, f.family_last]))[0],
+                                       [len(f), 2 * len(f)])
+        double = first != family
         half = np.zeros(len(self), dtype=bool)
-        for this, other in ((self.l, self.r), (self.r, self.l)):
-            double = this("family_first") != this("family")
-            half |= double & ((this("family_first") == other("family")) | (this("family_last") == other("family")))
+        for this, other in ((self.left, self.right), (self.right, self.left)):
+            half |= double[this] & ((first[this] == family[other]) | (last[this] == family[other]))
         return half
 
     @cached_property
@@ -461,7 +464,8 @@ class PairView:
     def dob_one_digit(self) -> np.ndarray:
         """Damerau-Levenshtein distance 1 between the YYYYMMDD forms (for equal lengths: one substitution or one
         transposition of neighbouring digits)."""
-        digits_l, digits_r = _digits(self.l("dob_text")), _digits(self.r("dob_text"))
+        digits = _digits(self.features.dob_text)                    # per record, then per pair
+        digits_l, digits_r = digits[self.left], digits[self.right]
         differ = digits_l != digits_r
         count = differ.sum(axis=1)
         neighbours = ((digits_l[:, :-1] == digits_r[:, 1:]) & (digits_l[:, 1:] == digits_r[:, :-1])
@@ -612,15 +616,19 @@ def compare(features: Features, left: np.ndarray, right: np.ndarray) -> pd.DataF
 def _alternative_pairs(owner: np.ndarray, row: np.ndarray, left: np.ndarray, right: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For alternative rows ``row`` of records ``owner``: every pair (index into left/right) with the owner on one
-    side, and that pair's sides with the owner replaced by the alternative row."""
+    side, and that pair's sides with the owner replaced by the alternative row (in no particular order)."""
+    by_owner = np.argsort(owner, kind="stable")
+    owners, rows = owner[by_owner], row[by_owner]
+    is_owner = np.zeros(int(max(left.max(initial=-1), right.max(initial=-1), owner.max(initial=-1))) + 1, bool)
+    is_owner[owner] = True
     found_pairs, found_left, found_right = [], [], []
     for side, other, owner_is_left in ((left, right, True), (right, left, False)):
-        order = np.argsort(side, kind="stable")
-        starts = np.searchsorted(side[order], owner, "left")
-        counts = np.searchsorted(side[order], owner, "right") - starts
+        pair = np.flatnonzero(is_owner[side])
+        starts = np.searchsorted(owners, side[pair], "left")
+        counts = np.searchsorted(owners, side[pair], "right") - starts
         within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        pair = order[np.repeat(starts, counts) + within]
-        alternative = np.repeat(row, counts)
+        alternative = rows[np.repeat(starts, counts) + within]
+        pair = np.repeat(pair, counts)
         found_pairs.append(pair)
         found_left.append(alternative if owner_is_left else other[pair])
         found_right.append(other[pair] if owner_is_left else alternative)
