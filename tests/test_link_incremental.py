@@ -91,7 +91,7 @@ def test_incremental_agrees_with_a_full_relink(runs):
     assert (mixed.groupby("a")["b"].nunique() > 1).sum() <= 0.01 * mixed["a"].nunique()
 
 
-def test_mash_match_is_incremental_once_a_population_exists(store, tmp_path, capsys):
+def test_mash_match_is_incremental_once_a_population_exists(store, home, tmp_path, capsys):
     out = tmp_path / "synth"
     main(["synth", "--children", "200", "--seed", "8", "--nights", "2", "--out", str(out)])
     main(["deliver", str(out / "night-01")])
@@ -114,10 +114,21 @@ def test_mash_match_is_incremental_once_a_population_exists(store, tmp_path, cap
     # (a new record whose values equal a remembered record's, say a repeated consent row, reuses its features)
     assert second["records"] - second["records_rescored"] <= second["features_remembered"] < second["records"]
     assert second["new_children"] <= second["records_rescored"]
+    # The features file is a cache: when it cannot be written the night is still matched and stored.
+    features = home.matching_features()
+    features.unlink()
+    features.mkdir()                                    # a directory where the file should be: not writable
+    assert main(["match", "--run-id", "night-2-again"]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["features_remembered"] == 0 and again["records_rescored"] == 0
+    features.rmdir()
     assert main(["match", "--run-id", "night-2-full", "--full"]) == 0
     relinked = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert relinked["full_relink"] and relinked["records_rescored"] == relinked["records"]
-    assert relinked["features_remembered"] == relinked["records"]                  # a full relink reuses them too
+    assert relinked["features_remembered"] == 0                     # nothing was remembered by the run before it
+    assert main(["match", "--run-id", "night-2-full-again", "--full"]) == 0
+    relinked_again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert relinked_again["features_remembered"] == relinked_again["records"]      # a full relink reuses them too
     # The full relink re-estimates the model on tonight's records, so a borderline pair may fall either side.
     assert abs(relinked["children"] - second["children"]) <= 0.01 * second["children"]
     assert relinked["records_moved"] <= 0.01 * relinked["records"]

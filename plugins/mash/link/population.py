@@ -19,6 +19,7 @@ DAG a mapped task per partition), and :func:`combine_partitions` scores, cluster
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,7 @@ from mash.store import bulk_insert
 from mash.store.schema import child_record, link_model, link_review, record_link
 
 CHUNK = 5000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,11 @@ def _store_result(engine: Engine, run_id: str, result: LinkResult, previous: Pre
                     zip(links["record_id_l"], links["record_id_r"], links["match_probability"].astype(float),
                         links["match_weight"].astype(float), explanations(links), [run_id] * len(links)))
     if features is not None:
-        remember(features, result.features, result.fingerprints)
+        try:
+            remember(features, result.features, result.fingerprints)
+        except OSError as error:        # a cache: the night is matched and stored; the next one works them out
+            log.warning("matching: features not remembered (%s); the next run works them all out",
+                        type(error).__name__)
     return MatchSummary(full_relink=previous is None, records=len(present),
                         records_rescored=result.stats["records_rescored"],
                         features_remembered=result.stats["features_remembered"], children=changes.children,
