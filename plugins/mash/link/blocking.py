@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .comparisons import Features
+from .comparisons import Features, text_codes
 
 
 class Coded:
@@ -31,11 +31,7 @@ class Coded:
         if attribute not in self._codes:
             values = attribute(self.features) if callable(attribute) else getattr(self.features, attribute)
             if values.dtype == object:
-                codes, distinct = pd.factorize(values)
-                empty = np.flatnonzero(distinct == "")
-                if len(empty):
-                    codes[codes == empty[0]] = -1
-                self._distinct[attribute] = distinct
+                codes, self._distinct[attribute] = text_codes(values)
             else:
                 codes = np.where(values > 0, values, -1).astype(np.int64)
             self._codes[attribute] = codes

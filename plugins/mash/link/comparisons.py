@@ -50,6 +50,15 @@ def person_schema(records: pd.DataFrame) -> pd.DataFrame:
 _SEPARATORS = re.compile(r"[\s-]")
 
 
+def text_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Text values as the integer codes of their distinct values, '' (missing) as -1; and the distinct values."""
+    codes, distinct = pd.factorize(values)
+    empty = np.flatnonzero(distinct == "")
+    if len(empty):
+        codes[codes == empty[0]] = -1
+    return codes, distinct
+
+
 def _compact(value: str) -> str:
     return _SEPARATORS.sub("", value).upper()
 
@@ -146,17 +155,15 @@ class Features:
 
     def with_alternatives(self) -> "Features":
         """The records followed by their alternative-name rows (positions len(self).. are alternatives)."""
-        if self.alternatives is None:
-            return self
-        return replace(self, **{f.name: np.concatenate([getattr(self, f.name), getattr(self.alternatives, f.name)])
-                                for f in fields(self) if f.name not in _PER_RECORD})
+        return self if self.alternatives is None else _concatenated([self, self.alternatives])
 
     @classmethod
     def of(cls, records: pd.DataFrame, forms: names.GivenNameForms | None = None,
            earlier: "Features | None" = None, earlier_at: np.ndarray | None = None) -> "Features":
         """The features of ``records``. With ``earlier`` (features worked out before, e.g. last night's) and
-        ``earlier_at`` (per record, the position in ``earlier`` of the same record with the same values, -1 for a
-        new or changed record), only the new and changed records are worked out; the result is the same."""
+        ``earlier_at`` (per record, the position in ``earlier`` of features worked out from the same values, -1
+        for a record whose values are new), only the records with new values are worked out; the result is the
+        same."""
         return cls.of_schema(person_schema(records), forms, earlier, earlier_at)
 
     @classmethod
@@ -233,7 +240,8 @@ class Features:
 
 
 def _concatenated(parts: list[Features]) -> Features:
-    """The records of several Features one after another (without alternatives)."""
+    """The records of several Features one after another (without alternatives; the per-record fields, such as
+    the given names' variant codes, of the first)."""
     return replace(parts[0], **{f.name: np.concatenate([getattr(part, f.name) for part in parts])
                                 for f in fields(Features) if f.name not in _PER_RECORD},
                    alternatives=None, alternative_of=None, alternative_for=None)
@@ -333,16 +341,15 @@ class PairView:
             return values
         key = (attribute, "codes")
         if key not in self._cache:
-            codes = pd.factorize(values)[0].astype(np.int32)
-            self._cache[key] = np.where(values == "", -1, codes).astype(np.int32)
+            self._cache[key] = text_codes(values)[0].astype(np.int32)
         return self._cache[key]
 
     def _length(self, attribute: str) -> np.ndarray:
         """The length of a text attribute's value per record (each distinct value measured once), cached."""
         key = (attribute, "length")
         if key not in self._cache:
-            codes, distinct = pd.factorize(getattr(self.features, attribute))
-            self._cache[key] = np.array([len(value) for value in distinct] + [0], dtype=np.int64)[codes]
+            codes, distinct = text_codes(getattr(self.features, attribute))
+            self._cache[key] = np.array([len(value) for value in distinct] + [0], dtype=np.int64)[codes]  # '': 0
         return self._cache[key]
 
     def __len__(self) -> int:

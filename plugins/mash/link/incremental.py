@@ -91,11 +91,10 @@ def from_text(texts: list[str]) -> np.ndarray:
 def unchanged(records: pd.Index, prints: np.ndarray, previous: Previous) -> np.ndarray:
     """Per record (tonight's record ids and fingerprints): it was matched before and its fingerprint is the same."""
     at = records.get_indexer(previous.fingerprints.index)
-    before = np.zeros(len(records), dtype=np.uint64)
-    matched = np.zeros(len(records), dtype=bool)
-    before[at[at >= 0]] = previous.fingerprints.to_numpy(dtype=np.uint64)[at >= 0]
-    matched[at[at >= 0]] = True
-    return matched & (before == prints)
+    found = at >= 0
+    same = np.zeros(len(records), dtype=bool)
+    same[at[found]] = previous.fingerprints.to_numpy(dtype=np.uint64)[found] == prints[at[found]]
+    return same
 
 
 def kept_pairs(previous: Previous, records: pd.Index, unchanged_records: np.ndarray

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
 
-from mash.link import LinkResult, LinkSettings, Model, Previous, link, prepare
+from mash.link import LinkResult, LinkSettings, Model, Previous, Remembered, link, prepare
 from mash.link.partitions import combine, compare_partitions, remove, split
 from mash.link.identity import assign_child_ids
 from mash.link.incremental import as_text, from_text, recall, remember
@@ -110,9 +110,9 @@ def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = 
                    full: bool = False, features: Path | None = None) -> MatchSummary:
     """Match the store's current person records; incremental when a matched population exists, unless ``full``.
     ``features``: the file where the runs remember their features (see the module's docstring)."""
-    records, must_link, cannot_link, previous = _inputs(engine, full)
+    records, must_link, cannot_link, previous, remembered = _inputs(engine, full, features)
     result = link(records, settings, must_link=must_link, cannot_link=cannot_link, previous=previous,
-                  remembered=None if features is None else recall(features))
+                  remembered=remembered)
     return _store_result(engine, run_id, result, previous, features)
 
 
@@ -121,10 +121,8 @@ def plan_partitions(engine: Engine, directory: Path, partitions: int, settings: 
     """The first step of :func:`match_children` in partitions (see :mod:`mash.link.partitions`): features and
     blocking, written into ``directory``; the partitions' numbers, each for :func:`~mash.link.partitions.
     compare_partition`, and then :func:`combine_partitions`."""
-    records, must_link, cannot_link, previous = _inputs(engine, full)
-    work = prepare(records, settings, must_link, cannot_link, previous,
-                   None if features is None else recall(features))
-    return split(work, partitions, directory)
+    records, must_link, cannot_link, previous, remembered = _inputs(engine, full, features)
+    return split(prepare(records, settings, must_link, cannot_link, previous, remembered), partitions, directory)
 
 
 def combine_partitions(engine: Engine, run_id: str, directory: Path, features: Path | None = None) -> MatchSummary:
@@ -145,9 +143,11 @@ def match_children_in_partitions(engine: Engine, run_id: str, directory: Path, p
     return combine_partitions(engine, run_id, directory, features)
 
 
-def _inputs(engine: Engine, full: bool) -> tuple[pd.DataFrame, list, list, Previous | None]:
+def _inputs(engine: Engine, full: bool, features: Path | None
+            ) -> tuple[pd.DataFrame, list, list, Previous | None, Remembered | None]:
     """The store's current person records, the officers' must-link (with the same local authority child's) and
-    cannot-link pairs among them, and the population to build on (None for a full relink)."""
+    cannot-link pairs among them, the population to build on (None for a full relink) and the features the last
+    run remembered in the file ``features`` (None when there is no file or no usable one)."""
     records = records_from_store(engine)
     with engine.connect() as conn:
         must_link, cannot_link = constraints(conn)
@@ -155,7 +155,7 @@ def _inputs(engine: Engine, full: bool) -> tuple[pd.DataFrame, list, list, Previ
     present = set(records["record_id"])
     cannot_link = [p for p in cannot_link if present.issuperset(p)]
     must_link = [p for p in must_link if present.issuperset(p)] + same_local_authority_child(records, cannot_link)
-    return records, must_link, cannot_link, previous
+    return records, must_link, cannot_link, previous, None if features is None else recall(features)
 
 
 def _store_result(engine: Engine, run_id: str, result: LinkResult, previous: Previous | None,
@@ -189,7 +189,7 @@ def _store_result(engine: Engine, run_id: str, result: LinkResult, previous: Pre
     if features is not None:
         try:
             remember(features, result.features, result.fingerprints)
-        except OSError as error:        # a cache: the night is matched and stored; the next one works them out
+        except (OSError, ValueError) as error:   # a cache (ValueError: a NUL in a value): the night is stored
             log.warning("matching: features not remembered (%s); the next run works them all out",
                         type(error).__name__)
     return MatchSummary(full_relink=previous is None, records=len(present),
