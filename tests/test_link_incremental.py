@@ -4,7 +4,6 @@ match` choosing between the two."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import stat
 
@@ -14,7 +13,7 @@ import pytest
 
 from mash.cli import main
 from mash.link import Previous, link
-from mash.link.comparisons import Features, compare, person_schema
+from mash.link.comparisons import RECORD_ARRAYS, Features, compare, person_schema
 from mash.link.incremental import fingerprints, kept_pairs, recall, remember
 from mash.link.records import records_from_night
 from mash.synth import generate
@@ -171,9 +170,9 @@ def assert_same_features(a: Features, b: Features, ignore: frozenset[str] = froz
     order of the alternative-name rows: neither changes a comparison."""
     numbering = {"given_id", "given_variant_codes", "given_id_count", "alternatives", "alternative_of",
                  "alternative_for", *ignore}
-    for field in dataclasses.fields(Features):
-        if field.name not in numbering:
-            np.testing.assert_array_equal(getattr(a, field.name), getattr(b, field.name), err_msg=field.name)
+    for name in RECORD_ARRAYS:
+        if name not in numbering:
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert (pd.factorize(a.given_id)[0] == pd.factorize(b.given_id)[0]).all()
 
     def alternatives(f: Features) -> list:
@@ -183,6 +182,18 @@ def assert_same_features(a: Features, b: Features, ignore: frozenset[str] = froz
     assert alternatives(a) == alternatives(b)
 
 
+def assert_codes_stand_for_values(features: Features) -> None:
+    """Each text attribute's codes (remembered, carried over from last night's or worked out) stand for its values:
+    one code per distinct value, -1 for ''. Equal codes are what blocking and the comparisons take for equal
+    values."""
+    for name in RECORD_ARRAYS:
+        values = getattr(features, name)
+        if values.dtype == object:
+            codes, distinct = features.codes(name)
+            np.testing.assert_array_equal(np.append(distinct, "")[codes], values, err_msg=name)
+            assert (codes[values == ""] == -1).all() and pd.Index(distinct).is_unique, name
+
+
 def test_remembered_features_are_those_worked_out_afresh(tonight, last_night, runs, tmp_path):
     before, incremental, _, _ = runs
     path = tmp_path / "work" / "features.npz"
@@ -190,6 +201,7 @@ def test_remembered_features_are_those_worked_out_afresh(tonight, last_night, ru
     assert stat.S_IMODE(path.stat().st_mode) == 0o600                  # personal data: owner only
     remembered = recall(path)
     assert_same_features(remembered.features, before.features, frozenset({"record_id"}))   # found by values
+    assert_codes_stand_for_values(remembered.features)
     np.testing.assert_array_equal(remembered.fingerprints, before.fingerprints)
 
     schema = person_schema(tonight)
@@ -200,7 +212,10 @@ def test_remembered_features_are_those_worked_out_afresh(tonight, last_night, ru
     # A record is found by its values: any other record found has the values of a remembered one.
     assert (remembered.fingerprints[at[at >= 0]] == prints[at >= 0]).all()
     assert (at[~unchanged_tonight] >= 0).sum() < 0.1 * (~unchanged_tonight).sum()
-    assert_same_features(Features.of(tonight, earlier=remembered.features, earlier_at=at), Features.of(tonight))
+    reusing = Features.of(tonight, earlier=remembered.features, earlier_at=at)
+    assert_same_features(reusing, Features.of(tonight))
+    assert_codes_stand_for_values(reusing)
+    assert_codes_stand_for_values(reusing.alternatives)
 
     reused = link(tonight, previous=previous_of(before, last_night), remembered=remembered)
     assert reused.stats["features_remembered"] == (at >= 0).sum()

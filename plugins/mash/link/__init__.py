@@ -214,7 +214,7 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
     decision = pairs["decision"].to_numpy()
     lap("scoring")
     label, cluster_stats = cluster(len(features), left, right, pairs["match_weight"].to_numpy(dtype=float),
-                                   decision == "link", features.nhs_number, work.must, work.cannot)
+                                   decision == "link", features.codes("nhs_number")[0], work.must, work.cannot)
     # An uncertain pair whose records are one child already, through links (or officers' must-links) each surer
     # than it, needs no officer: it agrees with what the links decided.
     decision = np.where((decision == "review") & (label[left] == label[right]), "clustered", decision)
@@ -234,11 +234,15 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
 
 def _person_ids(label: np.ndarray, records: int) -> np.ndarray:
     """'P' and the cluster label, zero-padded to the width of the largest possible label: P000000, P000001, ...
-    (written as the digits of label + 10**width, whose leading 1 is then replaced by the P, for speed)."""
+    (the characters' code points worked out digit by digit over all labels at once, for speed)."""
     width = len(str(max(records - 1, 0)))
-    text = (label.astype(np.int64) + 10 ** width).astype(f"U{width + 1}")
-    text.view(np.uint32).reshape(len(text), width + 1)[:, 0] = ord("P")
-    return text.astype(object)
+    characters = np.empty((len(label), width + 1), dtype=np.uint32)
+    characters[:, 0] = ord("P")
+    rest = label.astype(np.int64)
+    for column in range(width, 0, -1):
+        rest, characters[:, column] = np.divmod(rest, 10)
+    characters[:, 1:] += ord("0")
+    return characters.view(f"U{width + 1}").ravel().astype(object)
 
 
 def _with_exclusivity(pairs: pd.DataFrame, features: Features, left: np.ndarray, right: np.ndarray,

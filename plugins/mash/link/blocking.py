@@ -15,12 +15,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .comparisons import Features, text_codes
+from .comparisons import Features
 
 
 class Coded:
     """The records' values as integer codes, -1 where missing ('' or not positive), each attribute of
-    :class:`Features` (or derived from them by a function) coded once for every pass that keys on it."""
+    :class:`Features` (text: :meth:`Features.codes`; or numbers derived from them by a function) coded once for
+    every pass that keys on it."""
 
     def __init__(self, features: Features):
         self.features = features
@@ -31,7 +32,7 @@ class Coded:
         if attribute not in self._codes:
             values = attribute(self.features) if callable(attribute) else getattr(self.features, attribute)
             if values.dtype == object:
-                codes, self._distinct[attribute] = text_codes(values)
+                codes, self._distinct[attribute] = self.features.codes(attribute)
             else:
                 codes = np.where(values > 0, values, -1).astype(np.int64)
             self._codes[attribute] = codes

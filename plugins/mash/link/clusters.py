@@ -37,7 +37,7 @@ def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 @dataclass
 class _Group:
     members: set[int]
-    nhs_numbers: set[str]
+    nhs_numbers: set[int]           # codes
     kept_apart: set[int]             # records this group may not join
 
     def conflicts_with(self, other: "_Group", with_nhs: bool) -> bool:
@@ -50,7 +50,7 @@ class _Group:
 def _rebuild(nodes: np.ndarray, edges: pd.DataFrame, nhs: np.ndarray, apart: dict[int, set[int]]
              ) -> tuple[dict[int, int], int]:
     """Greedy constrained merge of one component; returns node -> group root and the link pairs dropped."""
-    groups = {int(v): _Group({int(v)}, {nhs[v]} - {""}, set(apart.get(int(v), ()))) for v in nodes}
+    groups = {int(v): _Group({int(v)}, {int(nhs[v])} - {-1}, set(apart.get(int(v), ()))) for v in nodes}
     root = {int(v): int(v) for v in nodes}
     dropped = 0
     order = np.lexsort((-edges["weight"].to_numpy(), ~edges["must"].to_numpy()))   # must first, then strongest
@@ -78,15 +78,18 @@ def cluster(n: int, left: np.ndarray, right: np.ndarray, weight: np.ndarray, lin
     """Cluster label per record (the smallest record position in its cluster) and counts.
 
     ``left``/``right``/``weight``/``linked`` describe the scored pairs; ``must_link`` and ``cannot_link`` are (k, 2)
-    arrays of record positions; ``nhs`` the valid NHS number per record ('' if none)."""
+    arrays of record positions; ``nhs`` the valid NHS number per record as a code (:meth:`Features.codes`; -1 if
+    none)."""
     edges = pd.DataFrame({"l": np.concatenate([left[linked], must_link[:, 0]]),
                           "r": np.concatenate([right[linked], must_link[:, 1]]),
                           "weight": np.concatenate([weight[linked], np.full(len(must_link), np.inf)]),
                           "must": np.concatenate([np.zeros(linked.sum(), bool), np.ones(len(must_link), bool)])})
     label = components(n, edges["l"].to_numpy(), edges["r"].to_numpy())
 
-    with_nhs = pd.DataFrame({"component": label, "nhs": nhs})[nhs != ""]
-    violating = set(with_nhs.groupby("component")["nhs"].nunique().loc[lambda s: s > 1].index)
+    with_nhs = np.flatnonzero(nhs >= 0)                 # components holding two different NHS numbers
+    numbers = max(int(nhs.max(initial=-1)) + 1, 1)
+    held = pd.unique(label[with_nhs].astype(np.int64) * numbers + nhs[with_nhs])
+    violating = set(np.flatnonzero(np.bincount(held // numbers, minlength=n) > 1).tolist())
     violating |= {int(label[a]) for a, b in cannot_link if label[a] == label[b]}
     apart: dict[int, set[int]] = {}
     for a, b in cannot_link:

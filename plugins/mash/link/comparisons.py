@@ -9,7 +9,7 @@ pandas and ``rapidfuzz.process.cpdist``), never a Python loop over pairs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Callable
 
@@ -37,14 +37,19 @@ _NUMERIC_POSTCODE = r"^[0-9]{3,10}$"
 
 def person_schema(records: pd.DataFrame) -> pd.DataFrame:
     """The records with every person-schema column present, as text, missing values as ''."""
-    frame = pd.DataFrame({column: (records[column].fillna("").astype(str).to_numpy(dtype=object)
-                                   if column in records else np.full(len(records), "", dtype=object))
-                          for column in COLUMNS}, dtype=object)
+    frame = pd.DataFrame({column: (_text(records[column]) if column in records
+                                   else np.full(len(records), "", dtype=object))
+                          for column in COLUMNS}, dtype=object, copy=False)     # not copied into one block
     if (frame["record_id"] == "").any():
         raise ValueError("every record needs a record_id")
     if frame["record_id"].duplicated().any():
         raise ValueError("record_id must be unique")
     return frame
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    """A column's values as Python strings, missing values as ''."""
+    return (values.fillna("") if values.hasnans else values).astype(str).to_numpy(dtype=object)
 
 
 _SEPARATORS = re.compile(r"[\s-]")
@@ -56,7 +61,22 @@ def text_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     empty = np.flatnonzero(distinct == "")
     if len(empty):
         codes[codes == empty[0]] = -1
-    return codes, distinct
+    return codes.astype(np.int32), distinct
+
+
+def _codes_in(distinct: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` as codes (see :func:`text_codes`) of the values ``distinct``, which are extended by the values
+    not among them; and the extended values. Only the ``values``' distinct values are hashed, not ``distinct`` (a
+    whole population's, when a night's few new records are coded like last night's)."""
+    codes, unique = pd.factorize(values)
+    code_of = np.full(len(unique), -1, dtype=np.int64)
+    at = pd.Index(unique, dtype=object).get_indexer(distinct)   # per known value: its place among the new, or -1
+    known = np.flatnonzero(at >= 0)
+    code_of[at[known]] = known
+    new = np.flatnonzero((code_of < 0) & (unique != ""))
+    code_of[new] = len(distinct) + np.arange(len(new))
+    code_of[unique == ""] = -1
+    return code_of[codes].astype(np.int32), np.concatenate([distinct, unique[new]])
 
 
 def _compact(value: str) -> str:
@@ -132,15 +152,47 @@ class Features:
     alternatives: "Features | None" = None
     alternative_of: np.ndarray | None = None
     alternative_for: np.ndarray | None = None
+    # Text attributes as integer codes, worked out once (:meth:`codes`) and kept by take() and replaced(), so that
+    # blocking, comparisons and the remembered features' file (which stores them) share them.
+    _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False,
+                                                             compare=False)
 
     def __len__(self) -> int:
         return len(self.record_id)
 
+    def codes(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
+        """A text attribute's values as integer codes, '' (missing) as -1, and the values the codes stand for
+        (perhaps more than are present): see :func:`text_codes`. Worked out once."""
+        if attribute not in self._codes:
+            self._codes[attribute] = text_codes(getattr(self, attribute))
+        return self._codes[attribute]
+
+    def with_codes(self, codes: dict[str, tuple[np.ndarray, np.ndarray]]) -> "Features":
+        """These features, told their text attributes' codes (worked out before: see :meth:`codes`)."""
+        self._codes.update(codes)
+        return self
+
+    def replaced(self, **changes) -> "Features":
+        """A copy with ``changes`` (dataclasses.replace), keeping the codes of the attributes not changed."""
+        return replace(self, **changes).with_codes({name: codes for name, codes in self._codes.items()
+                                                   if name not in changes})
+
     def take(self, positions: np.ndarray) -> "Features":
         """The records at ``positions`` (without alternatives)."""
-        return replace(self, **{f.name: getattr(self, f.name)[positions] for f in fields(self)
-                                if f.name not in _PER_RECORD}, alternatives=None, alternative_of=None,
-                       alternative_for=None)
+        return replace(self, **{name: getattr(self, name)[positions] for name in RECORD_ARRAYS}, alternatives=None,
+                       alternative_of=None, alternative_for=None
+                       ).with_codes({name: (codes[positions], distinct)
+                                     for name, (codes, distinct) in self._codes.items()})
+
+    def _overwrite(self, at: np.ndarray, other: "Features") -> None:
+        """Replace the records at positions ``at`` by ``other``'s, in place (for features just made by take())."""
+        for name in RECORD_ARRAYS:
+            if name != "record_id":
+                getattr(self, name)[at] = getattr(other, name)
+        for name, (codes, distinct) in self._codes.items():
+            other_codes, distinct = _codes_in(distinct, getattr(other, name))
+            codes[at] = other_codes
+            self._codes[name] = codes, distinct
 
     def among(self, positions: np.ndarray) -> "Features":
         """The records at the sorted, unique ``positions``, with their alternative names: comparing pairs of them
@@ -149,7 +201,7 @@ class Features:
         if self.alternatives is None:
             return subset
         rows = np.flatnonzero(np.isin(self.alternative_of, positions))
-        return replace(subset, alternatives=self.alternatives.take(rows),
+        return subset.replaced(alternatives=self.alternatives.take(rows),
                        alternative_of=np.searchsorted(positions, self.alternative_of[rows]),
                        alternative_for=self.alternative_for[rows])
 
@@ -198,11 +250,11 @@ class Features:
         key, ids, codes = names.canonical_forms(pd.Series(first, dtype=object), forms)
         key = key.to_numpy(dtype=object)
         n = len(self)
-        records = replace(self, given_key=key[:n], given_id=ids[:n], given_variant_codes=codes,
-                          given_id_count=max(int(ids.max(initial=-1)) + 1, 1))
+        records = self.replaced(given_key=key[:n], given_id=ids[:n], given_variant_codes=codes,
+                            given_id_count=max(int(ids.max(initial=-1)) + 1, 1))
         if self.alternatives is None:
             return records
-        return replace(records, alternatives=replace(self.alternatives, given_key=key[n:], given_id=ids[n:]))
+        return records.replaced(alternatives=self.alternatives.replaced(given_key=key[n:], given_id=ids[n:]))
 
     @classmethod
     def _of_frame(cls, frame: pd.DataFrame) -> "Features":
@@ -239,11 +291,13 @@ class Features:
         )
 
 
+RECORD_ARRAYS = tuple(f.name for f in fields(Features) if f.init and f.name not in _PER_RECORD)   # one entry per record
+
+
 def _concatenated(parts: list[Features]) -> Features:
     """The records of several Features one after another (without alternatives; the per-record fields, such as
     the given names' variant codes, of the first)."""
-    return replace(parts[0], **{f.name: np.concatenate([getattr(part, f.name) for part in parts])
-                                for f in fields(Features) if f.name not in _PER_RECORD},
+    return replace(parts[0], **{name: np.concatenate([getattr(part, name) for part in parts]) for name in RECORD_ARRAYS},
                    alternatives=None, alternative_of=None, alternative_for=None)
 
 
@@ -253,10 +307,8 @@ def _reusing(earlier: Features, earlier_at: np.ndarray, fresh: Features, fresh_a
     the same values, perhaps for another record id) and the ``fresh`` features of the records at positions
     ``fresh_at``; and their alternative names (in no particular order)."""
     kept_at = np.flatnonzero(earlier_at >= 0)
-    records = replace(earlier.take(np.maximum(earlier_at, 0)), record_id=record_id)   # fresh rows: overwritten
-    for field in fields(Features):
-        if field.name not in _PER_RECORD and field.name != "record_id":
-            getattr(records, field.name)[fresh_at] = getattr(fresh, field.name)
+    records = earlier.take(np.maximum(earlier_at, 0)).replaced(record_id=record_id)
+    records._overwrite(fresh_at, fresh)
     alternatives, owners, targets = [], [], []
     if earlier.alternatives is not None:
         # An earlier row may stand for several records tonight (equal values): its alternatives for each of them.
@@ -274,8 +326,8 @@ def _reusing(earlier: Features, earlier_at: np.ndarray, fresh: Features, fresh_a
     if not alternatives:
         return records
     owner = np.concatenate(owners)
-    return replace(records, alternatives=replace(_concatenated(alternatives), record_id=record_id[owner]),
-                   alternative_of=owner, alternative_for=np.concatenate(targets))
+    return records.replaced(alternatives=replace(_concatenated(alternatives), record_id=record_id[owner]),
+                        alternative_of=owner, alternative_for=np.concatenate(targets))
 
 
 def _dates(values: pd.Series) -> dict[str, np.ndarray]:
@@ -337,18 +389,13 @@ class PairView:
         """The attribute's values per record as integer codes ('' is -1 for text): pairs are compared as
         integers, not as Python strings."""
         values = getattr(self.features, attribute)
-        if values.dtype != object:
-            return values
-        key = (attribute, "codes")
-        if key not in self._cache:
-            self._cache[key] = text_codes(values)[0].astype(np.int32)
-        return self._cache[key]
+        return values if values.dtype != object else self.features.codes(attribute)[0]
 
     def _length(self, attribute: str) -> np.ndarray:
         """The length of a text attribute's value per record (each distinct value measured once), cached."""
         key = (attribute, "length")
         if key not in self._cache:
-            codes, distinct = text_codes(getattr(self.features, attribute))
+            codes, distinct = self.features.codes(attribute)
             self._cache[key] = np.array([len(value) for value in distinct] + [0], dtype=np.int64)[codes]  # '': 0
         return self._cache[key]
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import comparisons, names
-from .comparisons import Features
+from .comparisons import RECORD_ARRAYS, Features, text_codes
 from .model import Model
 
 
@@ -46,12 +46,11 @@ class Remembered:
         """Per record of tonight (its fingerprint), the position of remembered features worked out from the same
         values, or -1 when there are none (a new or changed record). Records are found by their values, not their
         ids: features are worked out from the values alone (tonight's record id is put in)."""
-        if not len(self.fingerprints):
-            return np.full(len(prints), -1, dtype=np.int64)
-        order = np.argsort(self.fingerprints, kind="stable")
-        known = self.fingerprints[order]
-        at = np.minimum(np.searchsorted(known, prints), len(known) - 1)
-        return np.where(known[at] == prints, order[at], -1)
+        known = len(self.fingerprints)
+        codes = pd.factorize(np.concatenate([self.fingerprints, prints]))[0]       # one code per fingerprint
+        first = np.full(known + len(prints), -1, dtype=np.int64)
+        first[codes[:known][::-1]] = np.arange(known - 1, -1, -1)                 # its first remembered position
+        return first[codes[known:]]
 
 
 @dataclass(frozen=True)
@@ -113,8 +112,8 @@ def _recipe() -> str:
     """What the features are worked out by: the code and name tables of the matcher and the versions of the
     libraries it calls. Remembered features made by another recipe are not reused."""
     digest = hashlib.sha256()
-    for module in (comparisons, names):
-        digest.update(Path(module.__file__).read_bytes())
+    for file in (comparisons.__file__, names.__file__, __file__):        # this module: the file's layout
+        digest.update(Path(file).read_bytes())
     digest.update(resources.files(__package__).joinpath("variants.yaml").read_bytes())
     for library in ("nicknames", "python-stdnum", "Unidecode", "jellyfish", "pandas", "numpy"):
         digest.update(f"{library}={metadata.version(library)};".encode())
@@ -129,6 +128,8 @@ def remember(path: Path, features: Features, prints: np.ndarray) -> None:
         for field in fields(Features):
             value = getattr(part, field.name)
             if isinstance(value, np.ndarray) and field.name != "record_id":     # records are found by their values
+                if value.dtype == object:       # text: a record's attribute has its codes already, maybe
+                    value = part.codes(field.name) if field.name in RECORD_ARRAYS else text_codes(value)
                 arrays.update(_arrays(prefix + field.name, value))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".features-", suffix=".npz")
@@ -150,37 +151,45 @@ def recall(path: Path) -> Remembered | None:
         if arrays.pop("recipe").tobytes().decode() != _recipe():
             return None
 
-        def part(prefix: str) -> dict:
-            found = {field.name: _array(arrays, prefix + field.name) for field in fields(Features)
+        def part(prefix: str) -> Features:
+            found = {field.name: arrays[prefix + field.name] for field in fields(Features)
                      if prefix + field.name in arrays}
-            return {**found, "record_id": np.full(len(found["source"]), "", dtype=object)}   # tonight's are put in
+            coded = {name: (codes, _text(arrays[f"{prefix}{name}.text"])) for name, codes in found.items()
+                     if f"{prefix}{name}.text" in arrays}
+            values = {name: np.append(distinct, "")[codes] for name, (codes, distinct) in coded.items()}  # -1: ''
+            return Features(**{**found, **values, "record_id": np.full(len(found["source"]), "", dtype=object)},
+                            given_id_count=1).with_codes({name: coded[name] for name in RECORD_ARRAYS
+                                                          if name in coded})   # tonight's record ids are put in
 
-        features = Features(**part(""), given_id_count=1)       # alternative_of and _for included, if any
+        features = part("")                   # alternative_of and _for included, if any
         if "alternatives.source" in arrays:
-            features = replace(features, alternatives=Features(**part("alternatives."), given_id_count=1))
+            features = features.replaced(alternatives=part("alternatives."))
         return Remembered(features, arrays["fingerprints"])
-    except (OSError, ValueError, EOFError, KeyError, TypeError, UnicodeDecodeError):
+    except (OSError, ValueError, EOFError, KeyError, IndexError, TypeError, UnicodeDecodeError):
         return None
 
 
 _SEPARATOR = "\x00"
 
 
-def _arrays(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
-    """An array as arrays np.savez stores without pickling: numbers as they are; text as the codes of its distinct
-    values and those values in UTF-8, separated by NUL (``name + '.text'``)."""
-    if values.dtype != object:
+def _arrays(name: str, values: np.ndarray | tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """An array as arrays np.savez stores without pickling: numbers as they are; text, given as its codes (see
+    :meth:`Features.codes`), as the codes of the values present and those values in UTF-8, separated by NUL
+    (``name + '.text'``)."""
+    if isinstance(values, np.ndarray):
         return {name: values}
-    codes, distinct = pd.factorize(values)
-    text = _SEPARATOR.join(distinct)
-    if text.count(_SEPARATOR) != max(len(distinct) - 1, 0):
+    codes, distinct = values
+    present = np.zeros(len(distinct), dtype=bool)
+    present[codes[codes >= 0]] = True
+    renumbered = np.cumsum(present) - 1
+    text = _SEPARATOR.join(distinct[present])
+    if text.count(_SEPARATOR) != max(int(present.sum()) - 1, 0):
         raise ValueError("a text value holds a NUL character")
-    return {name: codes.astype(np.int32), f"{name}.text": np.frombuffer(text.encode(), dtype=np.uint8)}
+    return {name: np.where(codes >= 0, renumbered[codes], -1).astype(np.int32),
+            f"{name}.text": np.frombuffer(text.encode(), dtype=np.uint8)}
 
 
-def _array(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
-    """The array :func:`_arrays` stored under ``name``."""
-    if f"{name}.text" not in arrays:
-        return arrays[name]
-    distinct = np.array(arrays[f"{name}.text"].tobytes().decode().split(_SEPARATOR), dtype=object)
-    return distinct[arrays[name]] if len(arrays[name]) else np.empty(0, dtype=object)
+def _text(encoded: np.ndarray) -> np.ndarray:
+    """The values :func:`_arrays` stored as UTF-8 separated by NUL."""
+    text = encoded.tobytes().decode()
+    return np.array(text.split(_SEPARATOR) if text else [], dtype=object)

@@ -311,14 +311,12 @@ def source_priors(features: Features, candidates: Candidates, evidence: np.ndarr
                         "expected_matches": round(float(expected[i]), 1)} for i in present})
 
 
-def term_frequencies(values: np.ndarray) -> np.ndarray:
-    """Per record, the share of records (with a value) holding the same value; 1.0 where missing."""
-    series = pd.Series(values, dtype=object)
-    present = series != ""
-    counts = series[present].map(series[present].value_counts())
-    share = np.ones(len(series))
-    share[present.to_numpy()] = counts.to_numpy(dtype=float) / max(int(present.sum()), 1)
-    return share
+def term_frequencies(codes: np.ndarray) -> np.ndarray:
+    """Per record (its value's code, -1 where missing: :meth:`Features.codes`), the share of records with a value
+    that hold the same value; 1.0 where missing."""
+    present = codes >= 0
+    counts = np.bincount(codes[present], minlength=max(int(codes.max(initial=-1)) + 1, 1))
+    return np.where(present, counts[np.maximum(codes, 0)] / max(int(present.sum()), 1), 1.0)
 
 
 HOUSEHOLD = ("family_name", "date_of_birth", "home")
@@ -370,7 +368,7 @@ def score(features: Features, candidates: Candidates, levels: pd.DataFrame, mode
         weight = model.weights(comparison.name)[level]
         if comparison.term_frequency:
             exact = level == 1
-            frequency = term_frequencies(getattr(features, comparison.term_frequency))
+            frequency = term_frequencies(features.codes(comparison.term_frequency)[0])
             u_value = np.maximum(frequency[candidates.left[exact]], model.training["probability_floor"])
             weight[exact] = np.log2(model.m[comparison.name][1] / u_value)
         weights[f"w_{comparison.name}"] = weight
