@@ -139,7 +139,7 @@ def test_pairs_compared_among_their_records_get_the_levels_they_get_among_all(to
     rng = np.random.default_rng(7)
     left, right = rng.integers(0, len(features), 2000), rng.integers(0, len(features), 2000)
     involved = np.unique(np.concatenate([left, right]))
-    among = features.among(involved)
+    among = features.at(involved)
     assert len(among) == len(involved) < len(features)
     assert set(among.record_id[among.alternative_of]) == set(
         features.record_id[features.alternative_of[np.isin(features.alternative_of, involved)]])
@@ -176,6 +176,8 @@ def assert_same_features(a: Features, b: Features, ignore: frozenset[str] = froz
     assert (pd.factorize(a.given_id)[0] == pd.factorize(b.given_id)[0]).all()
 
     def alternatives(f: Features) -> list:
+        if f.alternatives is None:
+            return []
         ids = f.alternatives.record_id if "record_id" not in ignore else np.zeros(len(f.alternative_of))
         return sorted(zip(f.alternative_of, f.alternative_for, f.alternatives.given, f.alternatives.family,
                           f.alternatives.given_key, ids))
@@ -239,3 +241,23 @@ def test_remembered_features_are_not_used_when_missing_unreadable_or_made_by_ano
     arrays["recipe"] = dict(np.load(path))["recipe"]
     np.savez(tmp_path / "truncated.npz", **arrays)
     assert recall(tmp_path / "truncated.npz") is None
+    arrays = dict(np.load(path))
+    np.savez(tmp_path / "short.npz", **{**arrays, "dob": arrays["dob"][1:]})
+    assert recall(tmp_path / "short.npz") is None
+    np.savez(tmp_path / "codes.npz", **{**arrays, "family": arrays["family"] + len(before.features)})
+    assert recall(tmp_path / "codes.npz") is None
+    assert recall(path) is not None                    # the file they were made from is fine
+
+
+def test_a_field_empty_in_every_record_is_remembered_night_after_night(tonight, tmp_path):
+    records = tonight.assign(upn="", postcode="")                    # say, feeds without UPNs or postcodes
+    prints = fingerprints(person_schema(records))
+    path = tmp_path / "features.npz"
+    remember(path, Features.of(records), prints)
+    for _ in range(2):                                                 # recalled and reused, remembered again
+        remembered = recall(path)
+        assert remembered is not None
+        reusing = Features.of(records, earlier=remembered, earlier_at=remembered.positions(prints))
+        assert_same_features(reusing, Features.of(records))
+        assert (reusing.codes("upn")[0] == -1).all() and (reusing.codes("postcode")[0] == -1).all()
+        remember(path, reusing, prints)

@@ -163,8 +163,7 @@ def prepare(records: pd.DataFrame, settings: LinkSettings | None = None,
     ids = pd.Index(records["record_id"])
     prints = fingerprints(records)
     earlier_at = None if remembered is None else remembered.positions(prints)
-    features = Features.of_schema(records, earlier=None if remembered is None else remembered.features,
-                                  earlier_at=earlier_at)
+    features = Features.of_schema(records, earlier=remembered, earlier_at=earlier_at)
     must = _positions(list(must_link), ids, "must-link")
     cannot = _positions(list(cannot_link), ids, "cannot-link")
     rescore = np.ones(len(features), bool) if previous is None else ~unchanged(ids, prints, previous)

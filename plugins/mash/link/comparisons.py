@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from rapidfuzz.process import cpdist
 from stdnum.gb import nhs, upn
 
 from . import names
+
+if TYPE_CHECKING:
+    from .incremental import Remembered
 
 COLUMNS = ("record_id", "source", "nhs_number", "upn", "given_name", "middle_names", "family_name",
            "former_family_name", "preferred_name", "date_of_birth", "sex", "postcode", "address")
@@ -194,16 +197,15 @@ class Features:
             codes[at] = other_codes
             self._codes[name] = codes, distinct
 
-    def among(self, positions: np.ndarray) -> "Features":
-        """The records at the sorted, unique ``positions``, with their alternative names: comparing pairs of them
-        (positions renumbered by ``np.searchsorted(positions, ...)``) gives the same levels as over all records."""
+    def at(self, positions: np.ndarray) -> "Features":
+        """The records at ``positions`` (a record may come more than once), with their alternative names: comparing
+        pairs of them (position i of the result is record positions[i]) gives the levels they get among all."""
         subset = self.take(positions)
         if self.alternatives is None:
             return subset
-        rows = np.flatnonzero(np.isin(self.alternative_of, positions))
-        return subset.replaced(alternatives=self.alternatives.take(rows),
-                       alternative_of=np.searchsorted(positions, self.alternative_of[rows]),
-                       alternative_for=self.alternative_for[rows])
+        rows, owners = alternatives_at(self.alternative_of, positions)
+        return subset.replaced(alternatives=self.alternatives.take(rows), alternative_of=owners,
+                               alternative_for=self.alternative_for[rows])
 
     def with_alternatives(self) -> "Features":
         """The records followed by their alternative-name rows (positions len(self).. are alternatives)."""
@@ -211,7 +213,7 @@ class Features:
 
     @classmethod
     def of(cls, records: pd.DataFrame, forms: names.GivenNameForms | None = None,
-           earlier: "Features | None" = None, earlier_at: np.ndarray | None = None) -> "Features":
+           earlier: "Features | Remembered | None" = None, earlier_at: np.ndarray | None = None) -> "Features":
         """The features of ``records``. With ``earlier`` (features worked out before, e.g. last night's) and
         ``earlier_at`` (per record, the position in ``earlier`` of features worked out from the same values, -1
         for a record whose values are new), only the records with new values are worked out; the result is the
@@ -220,8 +222,10 @@ class Features:
 
     @classmethod
     def of_schema(cls, frame: pd.DataFrame, forms: names.GivenNameForms | None = None,
-                  earlier: "Features | None" = None, earlier_at: np.ndarray | None = None) -> "Features":
-        """:meth:`of` records already in the person schema (:func:`person_schema`)."""
+                  earlier: "Features | Remembered | None" = None, earlier_at: np.ndarray | None = None
+                  ) -> "Features":
+        """:meth:`of` records already in the person schema (:func:`person_schema`). ``earlier`` may be features or
+        features remembered in a file (:class:`~.incremental.Remembered`): anything whose ``at()`` gives them."""
         if earlier is None:
             features = cls._computed(frame)
         else:
@@ -301,24 +305,32 @@ def _concatenated(parts: list[Features]) -> Features:
                    alternatives=None, alternative_of=None, alternative_for=None)
 
 
-def _reusing(earlier: Features, earlier_at: np.ndarray, fresh: Features, fresh_at: np.ndarray,
+def alternatives_at(alternative_of: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For records at ``positions`` (a record may come more than once), the rows of their alternative names
+    (``alternative_of``: each row's record) and, per row, the index into ``positions`` of the record it is for."""
+    by_owner = np.argsort(alternative_of, kind="stable")
+    owners = alternative_of[by_owner]
+    first = np.searchsorted(owners, positions, "left")
+    count = np.searchsorted(owners, positions, "right") - first
+    within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    return by_owner[np.repeat(first, count) + within], np.repeat(np.arange(len(positions)), count)
+
+
+def _reusing(earlier: "Features | Remembered", earlier_at: np.ndarray, fresh: Features, fresh_at: np.ndarray,
              record_id: np.ndarray) -> Features:
     """Tonight's records (ids ``record_id``), in order, from the ``earlier`` rows at ``earlier_at`` (worked out from
-    the same values, perhaps for another record id) and the ``fresh`` features of the records at positions
-    ``fresh_at``; and their alternative names (in no particular order)."""
-    kept_at = np.flatnonzero(earlier_at >= 0)
-    records = earlier.take(np.maximum(earlier_at, 0)).replaced(record_id=record_id)
+    the same values, perhaps for another record id; an earlier row may stand for several records tonight) and the
+    ``fresh`` features of the records at positions ``fresh_at``; and their alternative names (in no particular
+    order)."""
+    reused = earlier.at(np.maximum(earlier_at, 0))          # fresh records' rows: overwritten, alternatives dropped
+    records = reused.replaced(record_id=record_id, alternatives=None, alternative_of=None, alternative_for=None)
     records._overwrite(fresh_at, fresh)
     alternatives, owners, targets = [], [], []
-    if earlier.alternatives is not None:
-        # An earlier row may stand for several records tonight (equal values): its alternatives for each of them.
-        by_owner = np.argsort(earlier.alternative_of, kind="stable")
-        first = np.searchsorted(earlier.alternative_of[by_owner], earlier_at[kept_at], "left")
-        count = np.searchsorted(earlier.alternative_of[by_owner], earlier_at[kept_at], "right") - first
-        rows = by_owner[np.repeat(first, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)]
-        alternatives.append(earlier.alternatives.take(rows))
-        owners.append(np.repeat(kept_at, count))
-        targets.append(earlier.alternative_for[rows])
+    if reused.alternatives is not None:
+        rows = np.flatnonzero(earlier_at[reused.alternative_of] >= 0)
+        alternatives.append(reused.alternatives.take(rows))
+        owners.append(reused.alternative_of[rows])
+        targets.append(reused.alternative_for[rows])
     if fresh.alternatives is not None:
         alternatives.append(fresh.alternatives)
         owners.append(fresh_at[fresh.alternative_of])
@@ -652,7 +664,7 @@ def compare(features: Features, left: np.ndarray, right: np.ndarray) -> pd.DataF
     seen[left] = seen[right] = True
     involved = np.flatnonzero(seen)                     # sorted, as np.unique would give (which hashes: slow here)
     if len(involved) < len(features) // 2:
-        features = features.among(involved)
+        features = features.at(involved)
         left, right = np.searchsorted(involved, left), np.searchsorted(involved, right)
     pairs = PairView(features, left, right)
     levels = {c.name: c.levels_of(pairs) for c in COMPARISONS}

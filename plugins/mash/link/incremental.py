@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, fields, replace
 from importlib import metadata, resources
 from pathlib import Path
@@ -32,15 +33,43 @@ import numpy as np
 import pandas as pd
 
 from . import comparisons, names
-from .comparisons import RECORD_ARRAYS, Features, text_codes
+from .comparisons import RECORD_ARRAYS, Features, alternatives_at, text_codes
 from .model import Model
 
 
 @dataclass(frozen=True)
 class Remembered:
-    """Features worked out by an earlier run, with the fingerprint of each record they were worked out from."""
-    features: Features
+    """Features worked out by an earlier run, as :func:`remember` stored them, with the fingerprint of each record
+    they were worked out from. Text stays as codes until the features of tonight's records are asked for
+    (:meth:`at`), so that each value is written out once."""
+    arrays: dict[str, np.ndarray]       # as stored: numbers, and text as the codes of ...
+    texts: dict[str, np.ndarray]        # ... these values, per array
     fingerprints: np.ndarray
+
+    @property
+    def features(self) -> Features:
+        """The features of every remembered record (their record ids are '')."""
+        return self.at(np.arange(len(self.fingerprints)))
+
+    def at(self, positions: np.ndarray) -> Features:
+        """The remembered features at ``positions``, with their alternative names, as :meth:`Features.at` gives
+        them (record ids '': tonight's are put in)."""
+        records = self._part("", positions)
+        if "alternatives.source" not in self.arrays:
+            return records
+        rows, owners = alternatives_at(self.arrays["alternative_of"], positions)
+        return records.replaced(alternatives=self._part("alternatives.", rows), alternative_of=owners,
+                                alternative_for=_decoded(self.arrays["alternative_for"][rows],
+                                                         self.texts["alternative_for"]))
+
+    def _part(self, prefix: str, positions: np.ndarray) -> Features:
+        names = [name for name in RECORD_ARRAYS if prefix + name in self.arrays]
+        coded = {name: (self.arrays[prefix + name][positions], self.texts[prefix + name]) for name in names
+                 if prefix + name in self.texts}
+        values = {name: _decoded(*coded[name]) if name in coded else self.arrays[prefix + name][positions]
+                  for name in names}
+        return Features(**values, record_id=np.full(len(positions), "", dtype=object), given_id_count=1,
+                        given_variant_codes=self.arrays[f"{prefix}given_variant_codes"]).with_codes(coded)
 
     def positions(self, prints: np.ndarray) -> np.ndarray:
         """Per record of tonight (its fingerprint), the position of remembered features worked out from the same
@@ -49,7 +78,8 @@ class Remembered:
         known = len(self.fingerprints)
         codes = pd.factorize(np.concatenate([self.fingerprints, prints]))[0]       # one code per fingerprint
         first = np.full(known + len(prints), -1, dtype=np.int64)
-        first[codes[:known][::-1]] = np.arange(known - 1, -1, -1)                 # its first remembered position
+        first[codes[:known][::-1]] = np.arange(known - 1, -1, -1)   # its first remembered position (numpy assigns
+        # repeated indices in order, so the last assignment, the earliest position, is kept)
         return first[codes[known:]]
 
 
@@ -151,21 +181,15 @@ def recall(path: Path) -> Remembered | None:
         if arrays.pop("recipe").tobytes().decode() != _recipe():
             return None
 
-        def part(prefix: str) -> Features:
-            found = {field.name: arrays[prefix + field.name] for field in fields(Features)
-                     if prefix + field.name in arrays}
-            coded = {name: (codes, _text(arrays[f"{prefix}{name}.text"])) for name, codes in found.items()
-                     if f"{prefix}{name}.text" in arrays}
-            values = {name: np.append(distinct, "")[codes] for name, (codes, distinct) in coded.items()}  # -1: ''
-            return Features(**{**found, **values, "record_id": np.full(len(found["source"]), "", dtype=object)},
-                            given_id_count=1).with_codes({name: coded[name] for name in RECORD_ARRAYS
-                                                          if name in coded})   # tonight's record ids are put in
-
-        features = part("")                   # alternative_of and _for included, if any
-        if "alternatives.source" in arrays:
-            features = features.replaced(alternatives=part("alternatives."))
-        return Remembered(features, arrays["fingerprints"])
-    except (OSError, ValueError, EOFError, KeyError, IndexError, TypeError, UnicodeDecodeError):
+        prints = arrays.pop("fingerprints")
+        texts = {name.removesuffix(".text"): _text(arrays.pop(name)) for name in list(arrays) if name.endswith(".text")}
+        if not _consistent(arrays, texts, len(prints)):
+            return None
+        remembered = Remembered(arrays, texts, prints)
+        remembered.at(np.zeros(0, dtype=np.int64))          # every array it needs is there
+        return remembered
+    except (OSError, ValueError, EOFError, KeyError, IndexError, TypeError, UnicodeDecodeError,
+            zipfile.BadZipFile, NotImplementedError):     # not an npz, or one compressed by another method
         return None
 
 
@@ -181,12 +205,32 @@ def _arrays(name: str, values: np.ndarray | tuple[np.ndarray, np.ndarray]) -> di
     codes, distinct = values
     present = np.zeros(len(distinct), dtype=bool)
     present[codes[codes >= 0]] = True
-    renumbered = np.cumsum(present) - 1
+    renumbered = np.append(np.cumsum(present) - 1, -1)         # code -1 (no value) indexes the last: stays -1
     text = _SEPARATOR.join(distinct[present])
     if text.count(_SEPARATOR) != max(int(present.sum()) - 1, 0):
         raise ValueError("a text value holds a NUL character")
-    return {name: np.where(codes >= 0, renumbered[codes], -1).astype(np.int32),
+    return {name: renumbered[codes].astype(np.int32),
             f"{name}.text": np.frombuffer(text.encode(), dtype=np.uint8)}
+
+
+def _consistent(arrays: dict[str, np.ndarray], texts: dict[str, np.ndarray], records: int) -> bool:
+    """Every record's array has one entry per record, every alternative name's one per alternative, and every code
+    stands for a value."""
+    alternatives = len(arrays.get("alternative_of", ()))
+
+    def length(name: str) -> int | None:
+        if name.startswith(("alternatives.", "alternative_")):
+            return alternatives if name.removeprefix("alternatives.") != "given_variant_codes" else None
+        return records if name in RECORD_ARRAYS else None          # given_variant_codes: any length
+
+    return (all(length(name) in (None, len(values)) for name, values in arrays.items())
+            and all(-1 <= arrays[name].min(initial=-1) and arrays[name].max(initial=-1) < len(distinct)
+                    for name, distinct in texts.items()))
+
+
+def _decoded(codes: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """Text from its codes (-1: '')."""
+    return np.append(distinct, "")[codes]
 
 
 def _text(encoded: np.ndarray) -> np.ndarray:
