@@ -301,8 +301,8 @@ RECORD_ARRAYS = tuple(f.name for f in fields(Features) if f.init and f.name not 
 def _concatenated(parts: list[Features]) -> Features:
     """The records of several Features one after another (without alternatives; the per-record fields, such as
     the given names' variant codes, of the first)."""
-    return replace(parts[0], **{name: np.concatenate([getattr(part, name) for part in parts]) for name in RECORD_ARRAYS},
-                   alternatives=None, alternative_of=None, alternative_for=None)
+    records = {name: np.concatenate([getattr(part, name) for part in parts]) for name in RECORD_ARRAYS}
+    return replace(parts[0], **records, alternatives=None, alternative_of=None, alternative_for=None)
 
 
 def alternatives_at(alternative_of: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ from .model import Model
 class Remembered:
     """Features worked out by an earlier run, as :func:`remember` stored them, with the fingerprint of each record
     they were worked out from. Text stays as codes until the features of tonight's records are asked for
-    (:meth:`at`), so that each value is written out once."""
+    (:meth:`at`), so that only the records reused tonight are decoded."""
     arrays: dict[str, np.ndarray]       # as stored: numbers, and text as the codes of ...
     texts: dict[str, np.ndarray]        # ... these values, per array
     fingerprints: np.ndarray
@@ -63,11 +63,11 @@ class Remembered:
                                                          self.texts["alternative_for"]))
 
     def _part(self, prefix: str, positions: np.ndarray) -> Features:
-        names = [name for name in RECORD_ARRAYS if prefix + name in self.arrays]
-        coded = {name: (self.arrays[prefix + name][positions], self.texts[prefix + name]) for name in names
+        stored = [name for name in RECORD_ARRAYS if prefix + name in self.arrays]
+        coded = {name: (self.arrays[prefix + name][positions], self.texts[prefix + name]) for name in stored
                  if prefix + name in self.texts}
         values = {name: _decoded(*coded[name]) if name in coded else self.arrays[prefix + name][positions]
-                  for name in names}
+                  for name in stored}
         return Features(**values, record_id=np.full(len(positions), "", dtype=object), given_id_count=1,
                         given_variant_codes=self.arrays[f"{prefix}given_variant_codes"]).with_codes(coded)
 
@@ -182,7 +182,8 @@ def recall(path: Path) -> Remembered | None:
             return None
 
         prints = arrays.pop("fingerprints")
-        texts = {name.removesuffix(".text"): _text(arrays.pop(name)) for name in list(arrays) if name.endswith(".text")}
+        texts = {name.removesuffix(".text"): _text(arrays.pop(name))
+                 for name in list(arrays) if name.endswith(".text")}
         if not _consistent(arrays, texts, len(prints)):
             return None
         remembered = Remembered(arrays, texts, prints)
