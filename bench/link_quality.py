@@ -14,9 +14,15 @@ What it does
 
       mash   ``.venv/bin/mash link DIR/input.csv --out DIR/mash``, timed (wall seconds, and the child's peak
              resident memory from os.wait4); it scores DIR/mash/clusters.csv and, if there, DIR/mash/pairs.csv
+      splink the Splink 5 yardstick (bench/splink_yardstick, in its own venv bench/.venv-splink made by its
+             setup.sh): ``run.py DIR/input.csv --out DIR/splink``, timed the same way and scored from
+             DIR/splink/clusters.csv, so that both systems are measured on the same data in the same run
       nhs    a trivial baseline written to DIR/nhs/clusters.csv: records sharing a valid NHS number (10 digits
              once spaces are dropped, modulus 11 check digit) are one person, every other record is alone
       none   nothing: only the input and the truth are written
+
+    ``--reuse`` takes DIR/input.csv and DIR/truth.csv as an earlier run wrote them instead of generating the night
+    again (``--children``, ``--noise`` and ``--seed`` are then those of that run).
 
     ``--score-only CLUSTERS.csv`` (repeatable) skips all that and scores clusterings made elsewhere (Splink, say)
     against ``--truth`` (default DIR/truth.csv); a pairs.csv beside a clusters.csv is scored too.
@@ -33,6 +39,7 @@ Usage (from the repository root)
     .venv/bin/python bench/link_quality.py --out var/link-quality                   # 20,000 children, mash link
     .venv/bin/python bench/link_quality.py --out var/lq-high --noise high --matcher nhs --matcher mash
     .venv/bin/python bench/link_quality.py --out var/lq --children 100000 --seed 7
+    .venv/bin/python bench/link_quality.py --out /tmp/lq400k --reuse --matcher mash --matcher splink
     .venv/bin/python bench/link_quality.py --out var/lq --score-only var/lq/splink/clusters.csv
 """
 
@@ -48,7 +55,8 @@ from pathlib import Path
 import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MATCHERS = ("mash", "nhs", "none")
+MATCHERS = ("mash", "splink", "nhs", "none")
+SPLINK = REPO_ROOT / "bench" / ".venv-splink" / "bin" / "python"
 TABLE = [("clustering", "name"), ("records", "records"), ("true pairs", "true_pairs"),
          ("predicted pairs", "predicted_pairs"), ("precision", "precision"), ("recall", "recall"), ("F1", "f1"),
          ("auto-link pairs", "auto_link_pairs"), ("auto-link precision", "auto_link_precision"),
@@ -124,7 +132,19 @@ def mash_executable() -> Path:
 def run_mash(input_csv: Path, out_dir: Path, executable: Path | None = None) -> dict:
     """Run ``mash link`` (``executable``, default :func:`mash_executable`) in a child process; return its wall
     seconds, peak RSS (MB) and exit code."""
-    command = [str(executable or mash_executable()), "link", str(input_csv), "--out", str(out_dir)]
+    return run_timed([str(executable or mash_executable()), "link", str(input_csv), "--out", str(out_dir)])
+
+
+def run_splink(input_csv: Path, out_dir: Path) -> dict:
+    """Run the Splink yardstick (bench/splink_yardstick/run.py, in its own venv) as :func:`run_mash` runs mash."""
+    if not SPLINK.exists():
+        raise SystemExit(f"{SPLINK} is missing: run bash bench/splink_yardstick/setup.sh first")
+    return run_timed([str(SPLINK), str(REPO_ROOT / "bench" / "splink_yardstick" / "run.py"), str(input_csv),
+                      "--out", str(out_dir), "--quiet"])
+
+
+def run_timed(command: list[str]) -> dict:
+    """Run ``command`` in a child process; return its wall seconds, peak RSS (MB) and exit code."""
     log("running " + " ".join(command))
     started = time.perf_counter()
     process = subprocess.Popen(command)
@@ -226,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
     parser.add_argument("--matcher", action="append", choices=MATCHERS,
-                        help="mash (default), nhs (valid NHS number baseline) or none; repeatable")
+                        help="mash (default), splink (the yardstick), nhs (valid NHS number baseline) or none; "
+                             "repeatable")
+    parser.add_argument("--reuse", action="store_true", help="take DIR/input.csv and DIR/truth.csv as they are")
     parser.add_argument("--score-only", action="append", type=Path, metavar="CLUSTERS_CSV",
                         help="only score this clusters.csv against --truth (repeatable)")
     parser.add_argument("--truth", type=Path, help="truth.csv for --score-only (default DIR/truth.csv)")
@@ -240,24 +262,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     args.out.mkdir(parents=True, exist_ok=True)
-    input_csv, truth_csv = write_inputs(args.out, args.children, args.noise, args.seed)
+    if args.reuse:
+        input_csv, truth_csv = args.out / "input.csv", args.out / "truth.csv"
+        if not (input_csv.is_file() and truth_csv.is_file()):
+            parser.error(f"--reuse: {input_csv} and {truth_csv} must exist (an earlier run writes them)")
+    else:
+        input_csv, truth_csv = write_inputs(args.out, args.children, args.noise, args.seed)
     failed = False
+    runners = {"mash": ("mash link", run_mash), "splink": ("Splink 5 (DuckDB)", run_splink)}
     for matcher in dict.fromkeys(args.matcher or ["mash"]):
         if matcher == "nhs":
             started = time.perf_counter()
             clusters = nhs_baseline(input_csv, args.out / "nhs")
             results.append({**score_files(truth_csv, clusters, "nhs baseline"),
                             "seconds": time.perf_counter() - started})
-        elif matcher == "mash":
-            run = run_mash(input_csv, args.out / "mash")
-            clusters = args.out / "mash" / "clusters.csv"
+        elif matcher in runners:
+            name, runner = runners[matcher]
+            run = runner(input_csv, args.out / matcher)
+            clusters = args.out / matcher / "clusters.csv"
             if run["returncode"] != 0 or not clusters.is_file():
-                log(f"mash link failed (exit code {run['returncode']}); nothing to score")
+                log(f"{name} failed (exit code {run['returncode']}); nothing to score")
                 failed = True
                 continue
-            results.append({**score_files(truth_csv, clusters, "mash link"), **run})
-    print(f"{args.children:,} children, {args.noise} noise, seed {args.seed}: "
-          f"{len(read_csv(truth_csv)):,} person records in {input_csv}\n")
+            results.append({**score_files(truth_csv, clusters, name), **run})
+    described = "as generated before" if args.reuse else \
+        f"{args.children:,} children, {args.noise} noise, seed {args.seed}"
+    print(f"{described}: {len(read_csv(truth_csv)):,} person records in {input_csv}\n")
     if results:
         print(markdown(results))
     return 1 if failed else 0

@@ -14,7 +14,7 @@ import pytest
 from mash.cli import main
 from mash.link import Previous, link
 from mash.link.comparisons import RECORD_ARRAYS, Features, compare, person_schema
-from mash.link.incremental import fingerprints, kept_pairs, recall, remember
+from mash.link.incremental import RecordIds, fingerprints, kept_pairs, recall, remember
 from mash.link.records import records_from_night
 from mash.synth import generate
 
@@ -158,11 +158,50 @@ def test_previous_pairs_are_kept_only_between_present_unchanged_records(runs):
     pairs = pairs.iloc[disjoint[:3]]                                    # three pairs of six records
     previous = Previous(pd.Series(dtype=object), pairs, before.model, len(before.clusters))
     a, b, c = pairs[["record_id_l", "record_id_r"]].itertuples(index=False)
-    tonight = pd.Index(["new", a[1], c[1], a[0], c[0]])           # b's records are gone
+    tonight = RecordIds(np.array(["new", a[1], c[1], a[0], c[0]], dtype=object))     # b's records are gone
     unchanged_records = np.array([False, True, False, True, True])  # c[1] has changed
     kept, left, right = kept_pairs(previous, tonight, unchanged_records)
     assert list(zip(kept["record_id_l"], kept["record_id_r"])) == [a]
-    assert (tonight[left].tolist(), tonight[right].tolist()) == ([a[0]], [a[1]])
+    assert (tonight.ids[left].tolist(), tonight.ids[right].tolist()) == ([a[0]], [a[1]])
+
+
+class WeakRecordIds(RecordIds):
+    """Record ids hashed by their length alone: every id of one length collides, as 64-bit hashes almost never do."""
+    @staticmethod
+    def _hashed(ids: np.ndarray) -> np.ndarray:
+        return np.array([len(value) for value in ids], dtype=np.uint64)
+
+
+@pytest.mark.parametrize("kind", [RecordIds, WeakRecordIds])
+def test_records_are_found_by_their_own_id_whatever_their_ids_hash_to(kind):
+    ids = kind(np.array(["health:1", "police:22", "police:33", "schools:4"], dtype=object))
+    wanted = ["police:33", "police:44", "health:1", "schools:5", "health:", "police:22"]
+    assert ids.positions(wanted).tolist() == [2, -1, 0, -1, -1, 1]
+
+
+def test_tonight_s_ids_hashing_alike_find_only_their_own_records():
+    """One tonight's id shares its hash with no other (lengths 8, 9, 10): an id of last night with the same hash
+    as a record of tonight is not taken for it."""
+    ids = WeakRecordIds(np.array(["health:1", "police:22", "schools:33"], dtype=object))
+    assert ids.positions(["health:2", "police:23", "schools:33"]).tolist() == [-1, -1, 2]
+
+
+@pytest.mark.parametrize("records", [["a", "b", "a"], ["", "b"]])
+def test_a_repeated_or_missing_record_id_is_refused(tonight, records):
+    frame = tonight.head(len(records)).assign(record_id=records)
+    with pytest.raises(ValueError, match="record_id"):
+        link(frame)
+
+
+def test_fingerprints_are_pandas_hash_of_the_values_so_stored_ones_stay_valid(tonight):
+    """Worked out column by column, the fingerprints are still pandas' hash of the person-schema values (the
+    store holds fingerprints of earlier nights): unique, repeated and empty columns alike."""
+    schema = person_schema(tonight.assign(upn=[f"U{n}" for n in range(len(tonight))]))
+    expected = pd.util.hash_pandas_object(schema.drop(columns="record_id"), index=False).to_numpy(dtype=np.uint64)
+    assert (fingerprints(schema) == expected).all()
+    changed = schema.copy()
+    changed.loc[7, "address"] += " Flat 2"
+    assert (fingerprints(changed) != fingerprints(schema)).tolist() == [n == 7 for n in range(len(schema))]
 
 
 def assert_same_features(a: Features, b: Features, ignore: frozenset[str] = frozenset()) -> None:

@@ -33,13 +33,14 @@ from .blocking import Candidates, candidate_pairs
 from .clusters import ConstraintConflict, cluster
 from .comparisons import Features, compare, invalid_identifiers, person_schema
 from .exclusivity import COLUMN as EXCLUSIVITY, exclusivity_weights
-from .incremental import Previous, Remembered, fingerprints, kept_pairs, unchanged
+from .incremental import Previous, RecordIds, Remembered, fingerprints, kept_pairs, unchanged
 from .model import Model, estimate, score
 
 __all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "LinkWork", "Model", "Previous", "Remembered",
            "finish", "link", "prepare"]
 
 DECISIONS = ("link", "review", "clustered", "non-link")   # clustered: uncertain alone, but already one child
+LINK, REVIEW, CLUSTERED, NON_LINK = range(len(DECISIONS))
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ class LinkResult:
     rescored: np.ndarray        # per record: its pairs were scored in this run (all, unless incremental)
 
 
-def _positions(pairs: list[tuple[str, str]], ids: pd.Index, what: str) -> np.ndarray:
-    found = ids.get_indexer([record for pair in pairs for record in pair]).reshape(-1, 2)
+def _positions(pairs: list[tuple[str, str]], ids: RecordIds, what: str) -> np.ndarray:
+    found = ids.positions([record for pair in pairs for record in pair]).reshape(-1, 2)
     if (found < 0).any():
         raise ValueError(f"{what} pairs name records that are not in the input: {int((found < 0).any(axis=1).sum())}"
                          " pair(s)")
@@ -141,7 +142,7 @@ class LinkWork:
     pairs' comparison levels."""
     settings: LinkSettings
     features: Features
-    ids: pd.Index               # the records' ids, for finding records by id
+    ids: RecordIds              # for finding records by id
     fingerprints: np.ndarray
     must: np.ndarray            # positions of must-link pairs
     cannot: np.ndarray          # positions of cannot-link pairs
@@ -160,7 +161,7 @@ def prepare(records: pd.DataFrame, settings: LinkSettings | None = None,
     settings = settings or LinkSettings.load()
     started = time.perf_counter()
     records = person_schema(records)
-    ids = pd.Index(records["record_id"])
+    ids = RecordIds(records["record_id"].to_numpy())
     prints = fingerprints(records)
     earlier_at = None if remembered is None else remembered.positions(prints)
     features = Features.of_schema(records, earlier=remembered, earlier_at=earlier_at)
@@ -209,15 +210,14 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
         pairs = pd.concat([pairs, earlier], ignore_index=True)
         left, right = np.concatenate([left, earlier_left]), np.concatenate([right, earlier_right])
     pairs = _with_exclusivity(pairs, features, left, right, model)
-    pairs["decision"] = _decide(pairs, settings)
-    decision = pairs["decision"].to_numpy()
+    decision = _decide(pairs, settings)
     lap("scoring")
     label, cluster_stats = cluster(len(features), left, right, pairs["match_weight"].to_numpy(dtype=float),
-                                   decision == "link", features.codes("nhs_number")[0], work.must, work.cannot)
+                                   decision == LINK, features.codes("nhs_number")[0], work.must, work.cannot)
     # An uncertain pair whose records are one child already, through links (or officers' must-links) each surer
     # than it, needs no officer: it agrees with what the links decided.
-    decision = np.where((decision == "review") & (label[left] == label[right]), "clustered", decision)
-    pairs["decision"] = decision
+    decision[(decision == REVIEW) & (label[left] == label[right])] = CLUSTERED
+    pairs["decision"] = np.array(DECISIONS, dtype=object)[decision]
     clusters = pd.DataFrame({"record_id": features.record_id, "person_id": _person_ids(label, len(features))},
                             dtype=object)
     lap("clustering")
@@ -225,7 +225,7 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
              "records_rescored": int(work.rescore.sum()), "pairs_kept": kept,
              "features_remembered": work.features_remembered,
              "invalid_identifiers": work.invalid_identifiers, **candidates.stats,
-             "decisions": {d: int((decision == d).sum()) for d in DECISIONS},
+             "decisions": dict(zip(DECISIONS, np.bincount(decision, minlength=len(DECISIONS)).tolist())),
              "persons": int(np.count_nonzero(np.bincount(label))), **cluster_stats, "seconds": seconds}
     return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=work.fingerprints,
                       features=work.features, rescored=work.rescore)
@@ -257,6 +257,7 @@ def _with_exclusivity(pairs: pd.DataFrame, features: Features, left: np.ndarray,
 
 
 def _decide(scored: pd.DataFrame, settings: LinkSettings) -> np.ndarray:
+    """Per pair, its decision by the thresholds, as its position in DECISIONS (compared as small integers)."""
     probability = scored["match_probability"].to_numpy()
     return np.select([probability >= settings.link_probability, probability >= settings.review_probability],
-                     ["link", "review"], "non-link")
+                     [LINK, REVIEW], NON_LINK).astype(np.int8)

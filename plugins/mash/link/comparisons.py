@@ -39,14 +39,13 @@ _NUMERIC_POSTCODE = r"^[0-9]{3,10}$"
 
 
 def person_schema(records: pd.DataFrame) -> pd.DataFrame:
-    """The records with every person-schema column present, as text, missing values as ''."""
+    """The records with every person-schema column present, as text, missing values as ''. Every record needs a
+    record_id (that they are unique is checked where records are found by id: :class:`~.incremental.RecordIds`)."""
     frame = pd.DataFrame({column: (_text(records[column]) if column in records
                                    else np.full(len(records), "", dtype=object))
                           for column in COLUMNS}, dtype=object, copy=False)     # not copied into one block
     if (frame["record_id"] == "").any():
         raise ValueError("every record needs a record_id")
-    if frame["record_id"].duplicated().any():
-        raise ValueError("record_id must be unique")
     return frame
 
 
