@@ -125,10 +125,25 @@ def cmd_link(args, home: Home) -> int:
     result = link(records, LinkSettings.load(args.settings))
     args.out.mkdir(parents=True, exist_ok=True)
     result.clusters.to_csv(args.out / "clusters.csv", index=False)
-    result.pairs.to_csv(args.out / "pairs.csv", index=False, float_format="%.6g")
+    _with_floats_as_text(result.pairs).to_csv(args.out / "pairs.csv", index=False)
     (args.out / "model.json").write_text(json.dumps(result.model.as_dict(), indent=2), encoding="utf-8")
     print(json.dumps(result.stats))
     return 0
+
+
+def _with_floats_as_text(frame):
+    """The frame with its float columns as the text ``to_csv(float_format="%.6g")`` writes ('' for NaN), each
+    distinct value formatted once: most weights take a handful of values, and formatting each of millions of
+    pairs' floats is most of writing pairs.csv."""
+    import numpy as np
+    import pandas as pd
+    columns = {}
+    for name, values in frame.items():
+        if values.dtype.kind == "f":
+            codes, distinct = pd.factorize(values.to_numpy())
+            values = np.array([f"{value:.6g}" for value in distinct] + [""], dtype=object)[codes]
+        columns[name] = values
+    return pd.DataFrame(columns, copy=False)
 
 
 def cmd_match(args, home: Home) -> int:
