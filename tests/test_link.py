@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mash.cli import _with_floats_as_text, main
+from mash.cli import main, write_csv
 from mash.link import ConstraintConflict, LinkSettings, Model, link
 from mash.link.comparisons import Features, invalid_identifiers
 from mash.link.blocking import Candidates, block_pairs
@@ -210,13 +210,17 @@ def test_mash_link_writes_clusters_pairs_and_model(town, tmp_path, capsys):
     assert 0 < levels["exact"]["m"] <= 1 and 0 < levels["exact"]["u"] <= 1
 
 
-def test_pairs_csv_numbers_are_written_as_pandas_writes_them_to_six_significant_digits():
+@pytest.mark.parametrize("rows", [2, 10])
+def test_pairs_csv_is_what_pandas_writes_with_six_significant_digits(tmp_path, rows):
     frame = pd.DataFrame({"record_id_l": ["a", "b", "c", "d"], "match_weight": [12.3456789, -0.000123456, 12.3456789,
                                                                             float("nan")],
                           "w_upn": [0.0, 1e-12, 0.0, 1e12], "l_upn": np.array([0, 1, 2, 1], dtype=np.int8),
                           "decision": ["link", "review", "link", "non-link"]})
-    assert _with_floats_as_text(frame).to_csv(index=False) == frame.to_csv(index=False, float_format="%.6g")
-    assert _with_floats_as_text(frame).to_csv(index=False).splitlines()[1] == "a,12.3457,0,0,link"
+    for written in (frame, frame.iloc[:0]):
+        write_csv(written, tmp_path / "pairs.csv", rows=rows)
+        assert (tmp_path / "pairs.csv").read_text() == written.to_csv(index=False, float_format="%.6g")
+    write_csv(frame, tmp_path / "pairs.csv", rows=rows)
+    assert (tmp_path / "pairs.csv").read_text().splitlines()[1] == "a,12.3457,0,0,link"
 
 
 def test_records_without_candidate_pairs_are_persons_of_their_own():

@@ -125,25 +125,28 @@ def cmd_link(args, home: Home) -> int:
     result = link(records, LinkSettings.load(args.settings))
     args.out.mkdir(parents=True, exist_ok=True)
     result.clusters.to_csv(args.out / "clusters.csv", index=False)
-    _with_floats_as_text(result.pairs).to_csv(args.out / "pairs.csv", index=False)
+    write_csv(result.pairs, args.out / "pairs.csv")
     (args.out / "model.json").write_text(json.dumps(result.model.as_dict(), indent=2), encoding="utf-8")
     print(json.dumps(result.stats))
     return 0
 
 
-def _with_floats_as_text(frame):
-    """The frame with its float columns as the text ``to_csv(float_format="%.6g")`` writes ('' for NaN), each
-    distinct value formatted once: most weights take a handful of values, and formatting each of millions of
-    pairs' floats is most of writing pairs.csv."""
+def write_csv(frame, path: Path, rows: int = 250_000) -> None:
+    """``frame.to_csv(path, index=False, float_format="%.6g")``, faster: ``rows`` rows at a time, and in each
+    float column each distinct value formatted once (most weights take a handful of values; formatting every one
+    of millions of pairs' floats was most of writing pairs.csv)."""
     import numpy as np
     import pandas as pd
-    columns = {}
-    for name, values in frame.items():
-        if values.dtype.kind == "f":
-            codes, distinct = pd.factorize(values.to_numpy())
-            values = np.array([f"{value:.6g}" for value in distinct] + [""], dtype=object)[codes]
-        columns[name] = values
-    return pd.DataFrame(columns, copy=False)
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        for start in range(0, max(len(frame), 1), rows):
+            part = frame.iloc[start:start + rows]
+            columns = {}
+            for name, values in part.items():
+                if values.dtype.kind == "f":
+                    codes, distinct = pd.factorize(values.to_numpy())
+                    values = np.array([f"{value:.6g}" for value in distinct] + [""], dtype=object)[codes]
+                columns[name] = values
+            pd.DataFrame(columns, copy=False).to_csv(file, index=False, header=start == 0)
 
 
 def cmd_match(args, home: Home) -> int:
