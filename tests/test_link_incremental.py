@@ -199,6 +199,7 @@ def test_fingerprints_are_pandas_hash_of_the_values_so_stored_ones_stay_valid(to
     schema = person_schema(tonight.assign(upn=[f"U{n}" for n in range(len(tonight))]))
     expected = pd.util.hash_pandas_object(schema.drop(columns="record_id"), index=False).to_numpy(dtype=np.uint64)
     assert (fingerprints(schema) == expected).all()
+    assert (fingerprints(schema, rows=7) == expected).all()                        # in blocks, the last one short
     changed = schema.copy()
     changed.loc[7, "address"] += " Flat 2"
     assert (fingerprints(changed) != fingerprints(schema)).tolist() == [n == 7 for n in range(len(schema))]

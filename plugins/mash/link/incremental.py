@@ -99,23 +99,31 @@ class Previous:
         return replace(self.model, prior=float(np.clip(prior, 1e-300, 0.5)))
 
 
-def fingerprints(records: pd.DataFrame) -> np.ndarray:
+_ROWS = 16_384      # values hashed at a time: a block's working arrays stay small, in the processor's cache and in
+                    # memory the process reuses, where a million values' arrays are fresh memory for every step
+
+
+def fingerprints(records: pd.DataFrame, rows: int = _ROWS) -> np.ndarray:
     """Per record (in the person schema: :func:`~.comparisons.person_schema`), a 64-bit hash of every value the
     matcher reads (not the record id), as uint64; the store keeps it as 16 hex digits (:func:`as_text`).
 
     The value is ``pandas.util.hash_pandas_object(records without record_id, index=False)``: each column hashed by
-    ``pandas.util.hash_array``, the columns combined as pandas combines them. It is worked out column by column
-    only to choose, per column, whether pandas first finds the distinct values (worth it where values repeat, as
-    names, dates and postcodes do; twice the work where nearly every value is new, as NHS numbers, UPNs and
-    addresses are); the hash is the same either way."""
+    ``pandas.util.hash_array``, the columns combined as pandas combines them. It is worked out ``rows`` records at
+    a time (see _ROWS), and per column pandas is told whether to find the distinct values first (worth it where
+    values repeat, as names, dates and postcodes do; twice the work where nearly every value is new, as NHS
+    numbers, UPNs and addresses are). The hash is the same either way."""
     columns = [records[name].to_numpy() for name in records.columns if name != "record_id"]
-    prints = np.full(len(records), 0x345678, dtype=np.uint64)      # pandas' combine_hash_arrays (CPython's tuple
-    multiplier = np.uint64(1000003)                                 # hash), so stored fingerprints stay valid
-    for position, values in enumerate(columns):
-        prints ^= pd.util.hash_array(values, categorize=_repeats(values))
-        prints *= multiplier
-        multiplier += np.uint64(82520 + 2 * (len(columns) - position))
-    return prints + np.uint64(97531)
+    repeats = [_repeats(values) for values in columns]
+    prints = np.empty(len(records), dtype=np.uint64)
+    for start in range(0, len(records), rows):
+        block = np.full(min(rows, len(records) - start), 0x345678, dtype=np.uint64)   # pandas' combine_hash_arrays
+        multiplier = np.uint64(1000003)                             # (CPython's tuple hash): stored ones stay valid
+        for position, values in enumerate(columns):
+            block ^= pd.util.hash_array(values[start:start + rows], categorize=repeats[position])
+            block *= multiplier
+            multiplier += np.uint64(82520 + 2 * (len(columns) - position))
+        prints[start:start + rows] = block + np.uint64(97531)
+    return prints
 
 
 def _repeats(values: np.ndarray, sample: int = 4096) -> bool:
@@ -154,7 +162,8 @@ class RecordIds:
 
     @staticmethod
     def _hashed(ids: np.ndarray) -> np.ndarray:
-        return pd.util.hash_array(ids, categorize=False)
+        return np.concatenate([pd.util.hash_array(ids[start:start + _ROWS], categorize=False)
+                               for start in range(0, len(ids), _ROWS)] or [np.empty(0, dtype=np.uint64)])
 
     def positions(self, ids) -> np.ndarray:
         """Per id in ``ids``, the position of the record with that id, or -1 when there is none."""
