@@ -214,13 +214,15 @@ def test_mash_link_writes_clusters_pairs_and_model(town, tmp_path, capsys):
 def test_pairs_csv_is_what_pandas_writes_with_six_significant_digits(tmp_path, rows):
     frame = pd.DataFrame({"record_id_l": ["a", "b", "c", "d"], "match_weight": [12.3456789, -0.000123456, 12.3456789,
                                                                             float("nan")],
-                          "w_upn": [0.0, 1e-12, 0.0, 1e12], "l_upn": np.array([0, 1, 2, 1], dtype=np.int8),
+                          "w_upn": [0.0, 1e-12, -0.0, 1e12], "l_upn": np.array([0, 1, 2, 1], dtype=np.int8),
+                          "w_exclusivity": [-0.0, 0.0, float("inf"), float("-inf")],
                           "decision": ["link", "review", "link", "non-link"]})
     for written in (frame, frame.iloc[:0]):
         write_csv(written, tmp_path / "pairs.csv", rows=rows)
         assert (tmp_path / "pairs.csv").read_text() == written.to_csv(index=False, float_format="%.6g")
     write_csv(frame, tmp_path / "pairs.csv", rows=rows)
-    assert (tmp_path / "pairs.csv").read_text().splitlines()[1] == "a,12.3457,0,0,link"
+    assert (tmp_path / "pairs.csv").read_text().splitlines()[1:3] == ["a,12.3457,0,0,-0,link",
+                                                                     "b,-0.000123456,1e-12,1,0,review"]
 
 
 def test_records_without_candidate_pairs_are_persons_of_their_own():

@@ -133,8 +133,9 @@ def cmd_link(args, home: Home) -> int:
 
 def write_csv(frame, path: Path, rows: int = 250_000) -> None:
     """``frame.to_csv(path, index=False, float_format="%.6g")``, faster: ``rows`` rows at a time, and in each
-    float column each distinct value formatted once (most weights take a handful of values; formatting every one
-    of millions of pairs' floats was most of writing pairs.csv)."""
+    float column of such a block each distinct value formatted once (most weights take a handful of values;
+    formatting every one of millions of pairs' floats was most of writing pairs.csv). Values are told apart by
+    their bits, so 0.0 and -0.0 are written as pandas writes them ('0' and '-0')."""
     import numpy as np
     import pandas as pd
     with open(path, "w", encoding="utf-8", newline="") as file:
@@ -143,8 +144,10 @@ def write_csv(frame, path: Path, rows: int = 250_000) -> None:
             columns = {}
             for name, values in part.items():
                 if values.dtype.kind == "f":
-                    codes, distinct = pd.factorize(values.to_numpy())
-                    values = np.array([f"{value:.6g}" for value in distinct] + [""], dtype=object)[codes]
+                    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+                    codes, distinct = pd.factorize(numbers.view(np.uint64))
+                    values = np.array(["" if np.isnan(value) else f"{value:.6g}"
+                                       for value in distinct.view(np.float64)], dtype=object)[codes]
                 columns[name] = values
             pd.DataFrame(columns, copy=False).to_csv(file, index=False, header=start == 0)
 

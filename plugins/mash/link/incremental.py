@@ -111,7 +111,8 @@ def fingerprints(records: pd.DataFrame, rows: int = _ROWS) -> np.ndarray:
     ``pandas.util.hash_array``, the columns combined as pandas combines them. It is worked out ``rows`` records at
     a time (see _ROWS), and per column pandas is told whether to find the distinct values first (worth it where
     values repeat, as names, dates and postcodes do; twice the work where nearly every value is new, as NHS
-    numbers, UPNs and addresses are). The hash is the same either way."""
+    numbers, UPNs and addresses are). The hash is the same either way for text without missing values, which is what
+    the person schema holds."""
     columns = [records[name].to_numpy() for name in records.columns if name != "record_id"]
     repeats = [_repeats(values) for values in columns]
     prints = np.empty(len(records), dtype=np.uint64)
