@@ -180,8 +180,8 @@ def test_records_are_found_by_their_own_id_whatever_their_ids_hash_to(kind):
 
 
 def test_tonight_s_ids_hashing_alike_find_only_their_own_records():
-    """One tonight's id shares its hash with no other (lengths 8, 9, 10): an id of last night with the same hash
-    as a record of tonight is not taken for it."""
+    """Tonight's ids have lengths 8, 9 and 10, so no two of them share a hash; an id of last night with the same
+    hash as one of tonight's is still not taken for it."""
     ids = WeakRecordIds(np.array(["health:1", "police:22", "schools:33"], dtype=object))
     assert ids.positions(["health:2", "police:23", "schools:33"]).tolist() == [-1, -1, 2]
 
