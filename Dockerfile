@@ -8,7 +8,6 @@ USER airflow
 COPY --chown=airflow:root pyproject.toml README.md /opt/mash/
 COPY --chown=airflow:root plugins /opt/mash/plugins
 COPY --chown=airflow:root dags /opt/mash/dags
-COPY --chown=airflow:root sql /opt/mash/sql
-COPY --chown=airflow:root config /opt/mash/config
-# Editable, so that the library finds sql/ and config/ beside it; pinned to the image's Airflow.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -e /opt/mash
+# A regular install: migrations, views, roles, expectation suites and the shipped configuration are package data;
+# pinned to the image's Airflow.
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/mash

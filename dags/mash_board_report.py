@@ -5,7 +5,7 @@ On the second day of each month this DAG writes the board's report on the month 
 data is (extracts on time, late and rejected; rows quarantined; NHS number and UPN completeness and validity;
 duplicates; records matched to another agency; ethnicity not obtained; trends over six months) and the management
 information the board asks for (children on child protection plans by category, gender, age band, ethnicity and
-area; plan durations; section 47 enquiries per quarter; timeliness against config/timescales.yaml in working days;
+area; plan durations; section 47 enquiries per quarter; timeliness against mash/config/timescales.yaml in working days;
 referrals with no recorded outcome; children on plans not seen). HTML and PDF (headless Chromium) go to
 `MASH_HOME/reports/board/<YYYY-MM>/`.
 

@@ -7,13 +7,13 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
 1. **prepare_store**: migrates the hub's store to the newest schema (idempotent);
 2. **wait_for_drop** (mapped, one sensor per agency): waits for the agency's manifest for the night, looking every
    few minutes and giving its worker slot back in between (reschedule mode), until the agency's cut-off
-   (`config/night.yaml`). An agency that has not dropped by then is late: the night goes on with its last good
+   (`mash/config/night.yaml`). An agency that has not dropped by then is late: the night goes on with its last good
    extract and the agency gets a late-extract notice;
 3. **ingest** (mapped, one task per agency, shown by agency name): verifies each complete drop against its
    manifest, archives every file by SHA-256, and loads every row or quarantines it with its row number and a reason.
    A bad drop is rejected with a reason naming the file and column; the other agencies carry on;
 4. **validate** (mapped, one task per agency): checks each newly loaded batch against the agency's Great
-   Expectations suites (`expectations/`, GX called directly). A failed critical expectation rejects that agency's
+   Expectations suites (`mash/quality/expectations/`, GX called directly). A failed critical expectation rejects that agency's
    batch (its last good batch stays current; the reason names the file, expectation and column); failed warnings
    are recorded. Every check's result is stored per batch, and the Data Docs under `MASH_HOME/quality/` are rebuilt;
 5. **night_summary**: logs the night's counts per agency and state (it does not run when an agency's ingest
@@ -24,7 +24,7 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    MASH_MATCH_PARTITIONS=N (N > 1, set where the DAG is parsed) it is the group `match_children_in_partitions`:
    `plan` (features and blocking), `compare` mapped over N partitions of the candidate pairs (on any Celery
    worker) and `combine` (scoring, clustering, storing), with the same result;
-7. **publish_shared_view**: applies the sharing policy (`config/sharing_policy.yaml`: consent, significant harm,
+7. **publish_shared_view**: applies the sharing policy (`mash/config/sharing_policy.yaml`: consent, significant harm,
    officers' public-interest decisions; default deny) to every child known to two or more agencies, audits every
    decision to disclose or not in the hash-chained disclosure audit, and publishes each recipient's view and
    multi-agency chronology atomically (`<recipient>_shared_children`, `_involvement`, `_chronology`);
@@ -38,7 +38,7 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    once per idempotency key; a failed send is recorded and retried with backoff, and fails the task so that
    Airflow retries it too.
 
-A task that fails after its retries alerts the officers (`config/night.yaml`, `alerts.to`) by email, once, and so
+A task that fails after its retries alerts the officers (`mash/config/night.yaml`, `alerts.to`) by email, once, and so
 does a night not finished within `deadline.finished_within_minutes` of being queued (an Airflow deadline alert);
 **night_failed** then marks the run failed, though the tasks after the failed one ran on.
 Tasks log counts and batch ids only, and XCom carries batch ids and counts only: no personal data. The same work runs
@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 DB_CONNECTION_ID = "mash_db"
 SMTP_CONNECTION_ID = "mash_smtp"
 TIMEZONE = "Europe/London"
-NIGHT = load_night_settings()   # config/night.yaml: cut-offs, how often to look, the deadline, officers' address
+NIGHT = load_night_settings()   # mash/config/night.yaml: cut-offs, how often to look, the deadline, officers' address
 MATCH_PARTITIONS = match_partitions()   # MASH_MATCH_PARTITIONS where the DAG is parsed; > 1 maps the comparisons
 
 
@@ -84,10 +84,10 @@ def _home_and_url():
 def _store_as_is():
     """The hub's home and an engine on its store, not migrated (a sensor's look every few minutes, the failure
     callback, which must work whatever failed), disposed of afterwards."""
-    from sqlalchemy import create_engine
+    from mash.store import new_engine
 
     home, url = _home_and_url()
-    engine = create_engine(url)
+    engine = new_engine(url)
     try:
         yield home, engine
     finally:

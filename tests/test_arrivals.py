@@ -15,6 +15,7 @@ from mash.arrivals import ARRIVED, AWAITED, LATE, LONDON, NightSettingsError, dr
 from mash.cli import main
 from mash.contracts import agencies
 from mash.delivery import deliver
+from mash.home import config_path
 from mash.landing import manifest_name
 from mash.store import migrate
 from mash.store.schema import batch, child_record, notice
@@ -24,7 +25,7 @@ from tests.smtp import SmtpServer
 
 DAG_ID = "mash_nightly"
 NIGHT = date(2026, 11, 3)
-SETTINGS = load_night_settings(REPO / "config" / "night.yaml")
+SETTINGS = load_night_settings(config_path("night.yaml"))
 
 
 def _utc(night: date, clock: str) -> datetime:
@@ -85,7 +86,7 @@ def test_a_drop_already_ingested_has_arrived(home):
 ])
 def test_a_malformed_night_config_is_refused_naming_the_key(tmp_path, edit, key):
     path = tmp_path / "night.yaml"
-    original = (REPO / "config" / "night.yaml").read_text()
+    original = (config_path("night.yaml")).read_text()
     path.write_text(edit(original))
     assert path.read_text() != original
     with pytest.raises(NightSettingsError, match=key.replace(".", r"\.")):
@@ -94,9 +95,9 @@ def test_a_malformed_night_config_is_refused_naming_the_key(tmp_path, edit, key)
 
 def test_the_deadline_can_be_switched_off_for_the_embedded_airflow(monkeypatch):
     monkeypatch.setenv("MASH_NIGHT_DEADLINE", "on")
-    assert load_night_settings(REPO / "config" / "night.yaml").finished_within == timedelta(minutes=330)
+    assert load_night_settings(config_path("night.yaml")).finished_within == timedelta(minutes=330)
     monkeypatch.setenv("MASH_NIGHT_DEADLINE", "off")
-    assert load_night_settings(REPO / "config" / "night.yaml").finished_within is None
+    assert load_night_settings(config_path("night.yaml")).finished_within is None
 
 
 def test_mash_drops_lists_each_agency(home, capsys):
@@ -192,7 +193,7 @@ def test_a_waiting_sensor_gives_its_slot_back_until_the_cutoff(home, airflow_db,
     ahead = datetime.now(LONDON) + timedelta(seconds=150)
     cutoff = ahead.strftime("%H:%M")
     config = tmp_path / "night.yaml"
-    config.write_text((REPO / "config" / "night.yaml").read_text()
+    config.write_text((config_path("night.yaml")).read_text()
                       .replace("check_every_seconds: 300", "check_every_seconds: 1")
                       .replace('schools: "04:00"', f'schools: "{cutoff}"').replace('"04:30"', '"23:59"')
                       .replace('"05:00"', '"23:59"'))

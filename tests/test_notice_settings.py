@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mash.home import REPO_ROOT
+from mash.home import config_path
 from mash.notices.settings import SettingsError, load_settings
 
-TIMESCALES = REPO_ROOT / "config" / "timescales.yaml"
-CONTACTS = REPO_ROOT / "config" / "notices.yaml"
+TIMESCALES = config_path("timescales.yaml")
+CONTACTS = config_path("notices.yaml")
 
 
 def test_the_shipped_settings_hold_the_agreed_timescales():

@@ -1,5 +1,5 @@
 """Alerts to the information-sharing officers: a task of the nightly run that failed for good (after its retries), or
-a night not finished by its deadline (``config/night.yaml``).
+a night not finished by its deadline (``mash/config/night.yaml``).
 
 An alert carries ids and counts only: the run, the task and its agency, the try, the error's type (never its
 message, which could quote a value from an extract), and the night's batches with their states and row counts. It
@@ -19,7 +19,7 @@ from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mash.arrivals import LONDON, NightSettings, load_night_settings
@@ -28,6 +28,7 @@ from mash.home import Home
 from mash.notices.outbox import file_name
 from mash.notices.sending import close, connect, smtp_url
 from mash.notices.settings import default_settings
+from mash.store import new_engine
 from mash.store.schema import batch
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def _overdue(context: dict) -> bool:
     when = run.get("logical_date") or run.get("run_after")
     night = datetime.fromisoformat(str(when)).astimezone(LONDON).date() if when else None
     home = Home.from_env()
-    engine = create_engine(home.db_url())
+    engine = new_engine(home.db_url())
     try:
         alert = night_overdue(str(run.get("dag_id", "?")), str(run.get("dag_run_id") or run.get("run_id") or "?"),
                               str(deadline.get("deadline_time", "its deadline")), night, engine)

@@ -3,7 +3,7 @@
 An agency's drop for a night has arrived when its manifest for that night (``<agency>-<YYYYMMDD>.manifest.json``,
 written last, see :mod:`mash.landing`) is in its landing folder, or a batch for that night is already in the store
 (a rerun of a night whose drop was ingested). Only the manifest is looked at, never a data file still being written.
-Until the agency's cut-off (``config/night.yaml``, London time on the night's date) a missing drop is awaited; after
+Until the agency's cut-off (``mash/config/night.yaml``, London time on the night's date) a missing drop is awaited; after
 it the agency is late: the nightly run goes on with its last good extract, and the agency gets a late-extract
 notice (:mod:`mash.notices.extract_notice`). The same as the nightly DAG's ``wait_for_drop`` and ``mash drops``.
 """
@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 
 from mash.contracts import agencies
 from mash.errors import Refused
-from mash.home import REPO_ROOT, Home
+from mash.home import Home, config_path
 from mash.landing import manifest_name
 from mash.sharing.policy import read_config
 from mash.store.schema import batch
@@ -35,7 +35,7 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class NightSettingsError(Refused):
-    """``config/night.yaml`` is malformed: the message names the file and key."""
+    """``mash/config/night.yaml`` is malformed: the message names the file and key."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ def _duration(raw: dict, section: str, key: str, path: Path) -> timedelta:
 
 
 def load_night_settings(path: Path | None = None) -> NightSettings:
-    """Read and validate ``config/night.yaml`` (or MASH_NIGHT_CONFIG, or ``path``)."""
-    path = Path(path or os.environ.get("MASH_NIGHT_CONFIG") or REPO_ROOT / "config" / "night.yaml")
+    """Read and validate ``mash/config/night.yaml`` (or MASH_NIGHT_CONFIG, or ``path``)."""
+    path = Path(path or os.environ.get("MASH_NIGHT_CONFIG") or config_path("night.yaml"))
     raw = read_config(path, NightSettingsError)
     cutoffs = (raw.get("arrivals") or {}).get("cutoffs") or {}
     unknown = set(cutoffs) - set(agencies())

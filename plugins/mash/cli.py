@@ -442,7 +442,7 @@ def parser() -> argparse.ArgumentParser:
 
     deciding_pi = sub.add_parser("decide", help="record a public-interest decision to share without consent")
     deciding_pi.add_argument("--child", help="hub child id, e.g. MASH-0000012")
-    deciding_pi.add_argument("--classes", help="comma-separated data classes (see config/sharing_policy.yaml)")
+    deciding_pi.add_argument("--classes", help="comma-separated data classes (see mash/config/sharing_policy.yaml)")
     deciding_pi.add_argument("--recipients", help="comma-separated recipients")
     deciding_pi.add_argument("--basis", help="lawful basis, e.g. 'UK GDPR Art 6(1)(e); DPA 2018 Sch 1 para 18'")
     deciding_pi.add_argument("--rationale")
@@ -468,7 +468,7 @@ def parser() -> argparse.ArgumentParser:
 
     policy = sub.add_parser("policy", help="the sharing policy").add_subparsers(dest="policy_command", required=True)
     checking = policy.add_parser("check", help="validate a sharing policy file")
-    checking.add_argument("file", type=Path, nargs="?", help="default: config/sharing_policy.yaml")
+    checking.add_argument("file", type=Path, nargs="?", help="default: mash/config/sharing_policy.yaml")
     checking.set_defaults(func=cmd_policy_check)
 
     reference = sub.add_parser("contracts", help="print the agency data contracts as Markdown")

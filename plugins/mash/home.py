@@ -1,7 +1,7 @@
-"""Where the hub keeps its runtime state: one directory, MASH_HOME, and the store's database URL; and how many
-partitions the matching runs in.
+"""Where the hub keeps its runtime state: one directory, MASH_HOME, and the store's database URL; where its shipped
+files (configuration, migrations, expectation suites) are; and how many partitions the matching runs in.
 
-MASH_HOME (default ``var/`` in the checkout) holds the landing zone, the archive, the embedded SQLite store,
+MASH_HOME (default ``$XDG_DATA_HOME/mash``, i.e. ``~/.local/share/mash``; ``make`` sets ``var/`` in the checkout) holds the landing zone, the archive, the embedded SQLite store,
 the outbox, the reports and the demo's Airflow home. MASH_DB_URL points the store at PostgreSQL instead.
 MASH_MATCH_PARTITIONS (default 1) spreads the matching's comparisons over that many processes or Celery workers
 (:mod:`mash.link.partitions`). Importing this module is cheap: the DAG reads these settings when it is parsed.
@@ -11,10 +11,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The installed package's own files (package data): found the same way from a checkout, a wheel or the image.
+PACKAGE = Path(str(resources.files("mash")))
+CONFIG_DIR = "MASH_CONFIG_DIR"
 MATCH_PARTITIONS = "MASH_MATCH_PARTITIONS"
+
+
+def config_path(name: str, environ: dict | None = None) -> Path:
+    """An officer-edited configuration file: from MASH_CONFIG_DIR if set (the partnership's own copies), else the
+    shipped defaults in the package (``mash/config/``)."""
+    folder = (os.environ if environ is None else environ).get(CONFIG_DIR)
+    return (Path(folder) if folder else PACKAGE / "config") / name
 
 
 def match_partitions(environ: dict | None = None) -> int:
@@ -31,7 +41,8 @@ class Home:
 
     @classmethod
     def from_env(cls) -> "Home":
-        return cls(Path(os.environ.get("MASH_HOME", REPO_ROOT / "var")).resolve())
+        default = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "mash"
+        return cls(Path(os.environ.get("MASH_HOME") or default).resolve())
 
     @property
     def landing(self) -> Path:

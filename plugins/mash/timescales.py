@@ -1,4 +1,4 @@
-"""Working days and the timescales the hub measures against (config/timescales.yaml).
+"""Working days and the timescales the hub measures against (mash/config/timescales.yaml).
 
 Working days exclude weekends and English bank holidays (the ``holidays`` package, England). ``working_days_between``
 counts the working days after a start day up to and including an end day, so a decision made the next working day
@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mash.home import REPO_ROOT
+from mash.home import config_path
 
-CONFIG = REPO_ROOT / "config" / "timescales.yaml"
+CONFIG = config_path("timescales.yaml")
 YEARS = range(1990, 2061)
 
 
-# Each timescale the board's report measures, and where config/timescales.yaml keeps it (section, key).
+# Each timescale the board's report measures, and where mash/config/timescales.yaml keeps it (section, key).
 SETTINGS = {
     "referral_decision_working_days": ("referrals", "decision_working_days"),
     "assessment_working_days": ("referrals", "assessment_working_days"),

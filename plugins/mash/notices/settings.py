@@ -1,5 +1,5 @@
-"""The notices' settings: timescales (``config/timescales.yaml``, working days) and where notices go when no named
-professional's address is known (``config/notices.yaml``). Both are validated at load; errors name the key."""
+"""The notices' settings: timescales (``mash/config/timescales.yaml``, working days) and where notices go when no named
+professional's address is known (``mash/config/notices.yaml``). Both are validated at load; errors name the key."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mash.contracts import agencies
 from mash.errors import Refused
-from mash.home import REPO_ROOT
+from mash.home import config_path
 from mash.sharing.policy import read_config
 
 
@@ -42,8 +42,8 @@ def _count(raw: dict, section: str, key: str, path: Path) -> int:
 
 
 def load_settings(timescales: Path | None = None, contacts: Path | None = None) -> Settings:
-    timescales = Path(timescales or os.environ.get("MASH_TIMESCALES") or REPO_ROOT / "config" / "timescales.yaml")
-    contacts = Path(contacts or os.environ.get("MASH_NOTICE_CONTACTS") or REPO_ROOT / "config" / "notices.yaml")
+    timescales = Path(timescales or os.environ.get("MASH_TIMESCALES") or config_path("timescales.yaml"))
+    contacts = Path(contacts or os.environ.get("MASH_NOTICE_CONTACTS") or config_path("notices.yaml"))
     t, c = read_config(timescales, SettingsError), read_config(contacts, SettingsError)
     try:
         starts = time.fromisoformat(str((t.get("notifications") or {}).get("encompass_school_day_starts")))

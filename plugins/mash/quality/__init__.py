@@ -1,7 +1,7 @@
 """Data quality: every loaded batch validated against its agency's Great Expectations suites, with a verdict.
 
 ``validate_agency`` validates each of the agency's loaded batches not yet validated, oldest first: every file of the
-batch against ``expectations/<agency>/<file>.json`` (see ``suites``), through GX directly (``checkpoint``). Each
+batch against ``mash/quality/expectations/<agency>/<file>.json`` (see ``suites``), through GX directly (``checkpoint``). Each
 expectation has a severity. A failed **critical** expectation rejects the batch: its state becomes ``rejected`` with
 a reason naming the file, expectation, column and counts (never a value), so the agency's last good batch stays the
 one the hub publishes and the reason is kept for the agency's notice; its rows stay in the store, nothing is lost.

@@ -1,7 +1,7 @@
 """Running a suite with Great Expectations itself (no Airflow provider) and keeping Data Docs for officers.
 
 The GX project lives in MASH_HOME/quality/gx: suites, validation definitions and checkpoints are written there from
-expectations/ on each run, every validation result is kept, and the Data Docs site is rebuilt as results come in
+mash/quality/expectations/ on each run, every validation result is kept, and the Data Docs site is rebuilt as results come in
 (MASH_HOME/quality/gx/uncommitted/data_docs/local_site/index.html). Results are asked for with no example values
 (``partial_unexpected_count: 0``), so neither the results nor the Data Docs repeat a value from an extract.
 Mapped tasks validate agencies in parallel and GX writes one project file, so runs take a file lock.

@@ -1,4 +1,4 @@
-"""The expectation suites (expectations/<agency>/<file>.json) and the thresholds they take from config/quality.yaml.
+"""The expectation suites (mash/quality/expectations/<agency>/<file>.json) and the thresholds they take from mash/config/quality.yaml.
 
 A suite names its batch-dependent bounds as GX suite parameters ({"$PARAMETER": name}); ``parameters`` computes
 them for one batch: dates of birth plausible for a child or an unborn child on the extract date, no event after the
@@ -19,10 +19,10 @@ import pandas as pd
 import yaml
 
 import mash.quality.expectations  # noqa: F401  (registers the NHS number and UPN expectations with GX)
-from mash.home import REPO_ROOT
+from mash.home import PACKAGE, config_path
 
-SUITES = REPO_ROOT / "expectations"
-CONFIG = REPO_ROOT / "config" / "quality.yaml"
+SUITES = PACKAGE / "quality" / "expectations"
+CONFIG = config_path("quality.yaml")
 
 
 @dataclass(frozen=True)

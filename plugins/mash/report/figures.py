@@ -3,7 +3,7 @@
 Every function takes the social care files as frames (``batch_frames``: dates as datetime64) and the report's
 ``Month``, and returns one table of the report as a DataFrame; tests/test_board_figures.py checks each against
 figures worked out by hand. Children "on a plan" are those with a plan started on or before the month's last day
-and not ended by then. Timeliness counts working days (``mash.timescales``) against config/timescales.yaml.
+and not ended by then. Timeliness counts working days (``mash.timescales``) against mash/config/timescales.yaml.
 """
 
 from __future__ import annotations

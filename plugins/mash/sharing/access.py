@@ -1,5 +1,5 @@
 """Least privilege in PostgreSQL: a database role per recipient that reads only its own published views, the
-officers' role that reads the audit, and the hub's role that writes (SQL in ``sql/roles/``).
+officers' role that reads the audit, and the hub's role that writes (SQL in ``mash/store/sql/roles/``).
 
 Run after every migration (`mash db roles`): grants on tables are not inherited by tables created later.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from mash.errors import Refused
-from mash.home import REPO_ROOT
+from mash.home import PACKAGE
 
-ROLES_SQL = REPO_ROOT / "sql" / "roles"
+ROLES_SQL = PACKAGE / "store" / "sql" / "roles"
 
 
 def _statements(path, **values) -> list[str]:

@@ -4,7 +4,7 @@ Each kind of entry comes from one contract file (:data:`ENTRIES`). Its data clas
 from the sharing policy: the class of the columns the entry shows, which must agree (a policy that splits them
 stops the run), with the policy's row classes applied (a sensitive health service is ``sensitive_health``).
 Descriptions are built from dates and coded values with their labels only: free text never enters the chronology.
-What counts as significant is configuration (``config/chronology.yaml``, or MASH_CHRONOLOGY; validated when the
+What counts as significant is configuration (``mash/config/chronology.yaml``, or MASH_CHRONOLOGY; validated when the
 chronology is built, and a malformed file stops the publication naming the key): a half-term's school attendance appears
 only when the pupil missed a persistent-absence share of the sessions.
 """
@@ -21,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from mash.contracts import contracts, labels, sensitive_codes
-from mash.home import REPO_ROOT
+from mash.home import config_path
 from mash.sharing.policy import Policy, PolicyError, read_config
 from mash.sharing.tonight import Tonight
 
-CONFIG = REPO_ROOT / "config" / "chronology.yaml"
+CONFIG = config_path("chronology.yaml")
 COLUMNS = ["child_id", "event_date", "end_date", "is_open", "agency", "data_class", "event", "description"]
 
 

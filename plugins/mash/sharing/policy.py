@@ -1,6 +1,6 @@
 """The sharing policy: which data class may reach which recipient, under which condition and lawful basis.
 
-Loaded from ``config/sharing_policy.yaml`` (or MASH_SHARING_POLICY) and validated at load: every error names the
+Loaded from ``mash/config/sharing_policy.yaml`` (or MASH_SHARING_POLICY) and validated at load: every error names the
 rule or the field. Deciding is default deny: :meth:`Policy.decide` returns the first rule whose condition holds for
 the child, a "never" rule wins over every other, and with no rule the answer is :data:`DEFAULT_DENY`.
 
@@ -21,9 +21,9 @@ import yaml
 
 from mash.errors import Refused
 from mash.contracts import code_lists, contracts
-from mash.home import REPO_ROOT
+from mash.home import config_path
 
-DEFAULT_PATH = REPO_ROOT / "config" / "sharing_policy.yaml"
+DEFAULT_PATH = config_path("sharing_policy.yaml")
 CONDITIONS = ("never", "significant_harm", "consent", "public_interest", "hub_function")
 ROW_CONDITIONS = ("sensitive_code", "true")
 DEFAULT_DENY = "default-deny"

@@ -4,7 +4,7 @@ every decision, and publish the view atomically.
 A recipient agency sees only the children it works with itself (need to know); the hub's officers see every child
 in the view. For each recipient, child and data class the child's information holds, the policy decides (default
 deny) and the decision is audited. The view's tables hold each child's information once; ``shared_disclosure`` lists
-what each recipient may see, and the per-recipient SQL views in ``sql/views/`` show a recipient only that, from the
+what each recipient may see, and the per-recipient SQL views in ``mash/store/sql/views/`` show a recipient only that, from the
 current publication. ``publication_entry`` lists every audit entry in force, to disclose or not.
 The whole publication, with its audit entries, is written in one transaction that ends by making it current, so a
 reader sees last night's complete view or tonight's, never half of one.

@@ -9,9 +9,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 
-from mash.home import REPO_ROOT
+from mash.home import PACKAGE
 
-MIGRATIONS = REPO_ROOT / "sql" / "migrations"
+MIGRATIONS = PACKAGE / "store" / "sql" / "migrations"
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -23,10 +23,12 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-@cache
-def engine_for(url: str) -> Engine:
+def new_engine(url: str, **options) -> Engine:
+    """The project's one engine factory: every URL form Airflow and operators write (``postgres://``,
+    ``postgresql://``, ``postgresql+psycopg://``, SQLite), with the settings every connection to the store needs.
+    Callers that look briefly (a sensor, an alert) dispose of it; :func:`engine_for` keeps one per URL."""
     # hide_parameters keeps row values (personal data) out of SQL error messages and so out of task logs.
-    engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True, hide_parameters=True)
+    engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True, hide_parameters=True, **options)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -37,6 +39,12 @@ def engine_for(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
     return engine
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    """The process's engine on the store at ``url`` (one pool per URL)."""
+    return new_engine(url)
 
 
 def bulk_insert(conn: Connection, table: Table, columns: list[str], rows: Iterable[tuple]) -> None:

@@ -1,7 +1,9 @@
 """Alembic environment for the hub's store; run through mash.store.migrate (or `mash db upgrade`)."""
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import pool
+
+from mash.store import new_engine
 
 from mash.store.schema import metadata
 
@@ -9,7 +11,7 @@ config = context.config
 
 
 def run_migrations_online() -> None:
-    connectable = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    connectable = new_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=metadata,
                           render_as_batch=connection.dialect.name == "sqlite")

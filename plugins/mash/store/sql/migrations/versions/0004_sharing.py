@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import op
 import sqlalchemy as sa
 
-# The recipients whose per-recipient views sql/views/0004_shared_view.sql defines (the sharing policy's recipients).
+# The recipients whose per-recipient views mash/store/sql/views/0004_shared_view.sql defines (the sharing policy's recipients).
 RECIPIENTS = ("health", "police", "schools", "social_care", "officers")
 VIEW_SQL = Path(__file__).resolve().parents[2] / "views" / "0004_shared_view.sql"
 VIEWS = ("children", "involvement", "chronology")
