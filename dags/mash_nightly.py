@@ -16,25 +16,28 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    Expectations suites (`mash/quality/expectations/`, GX called directly). A failed critical expectation rejects that agency's
    batch (its last good batch stays current; the reason names the file, expectation and column); failed warnings
    are recorded. Every check's result is stored per batch, and the Data Docs under `MASH_HOME/quality/` are rebuilt;
-5. **night_summary**: logs the night's counts per agency and state (it does not run when an agency's ingest
+5. **drops_on_time** (after validation): fails, visibly, when an agency's drop for the night is late, so that such
+   a night is not green in the UI; the night still runs on to publication with that agency's last good extract
+   (and the agency gets its late-extract notice); the officers get the failure alert;
+6. **night_summary**: logs the night's counts per agency and state (it does not run when an agency's ingest
    failed: that task's alert and the failed run say so);
-6. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
+7. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
    scoring, clustering under officers' decisions), keeps each child's hub id stable from night to night with the
    lineage of merges and splits, and queues uncertain pairs for officers (`mash review`). With
    MASH_MATCH_PARTITIONS=N (N > 1, set where the DAG is parsed) it is the group `match_children_in_partitions`:
    `plan` (features and blocking), `compare` mapped over N partitions of the candidate pairs (on any Celery
    worker) and `combine` (scoring, clustering, storing), with the same result;
-7. **publish_shared_view**: applies the sharing policy (`mash/config/sharing_policy.yaml`: consent, significant harm,
+8. **publish_shared_view**: applies the sharing policy (`mash/config/sharing_policy.yaml`: consent, significant harm,
    officers' public-interest decisions; default deny) to every child known to two or more agencies, audits every
    decision to disclose or not in the hash-chained disclosure audit, and publishes each recipient's view and
    multi-agency chronology atomically (`<recipient>_shared_children`, `_involvement`, `_chronology`);
-8. **extract_notices** (after validation, whatever its outcome): tells each agency's data contact of a rejected drop
+9. **extract_notices** (after validation, whatever its outcome): tells each agency's data contact of a rejected drop
    (by ingest or by a critical expectation), quarantined rows (row number, column and reason, never content) or a
    late extract;
-9. **build_notices**: feedback to referrers (acknowledgement and outcome) and notifications (Operation Encompass,
+10. **build_notices**: feedback to referrers (acknowledgement and outcome) and notifications (Operation Encompass,
    A&E attendances, school moves, overdue visits), each under its notice rule of the sharing policy and audited,
    rendered into `MASH_HOME/outbox/<agency>/`;
-10. **send_notices**: sends every queued notice by SMTP (the connection `mash_smtp`, else MASH_SMTP_URL) exactly
+11. **send_notices**: sends every queued notice by SMTP (the connection `mash_smtp`, else MASH_SMTP_URL) exactly
    once per idempotency key; a failed send is recorded and retried with backoff, and fails the task so that
    Airflow retries it too.
 
@@ -191,6 +194,19 @@ def mash_nightly():
             verdicts[outcome.verdict] += 1
         return verdicts
 
+    @task(trigger_rule="all_done", retries=0)     # the verdict on tonight's drops: retrying it would change nothing
+    def drops_on_time() -> list[str]:
+        """Each agency's drop for the night, as the sensors judged it, looked up again now that ingestion is done (a
+        sensor that failed leaves no verdict to read)."""
+        from mash.arrivals import LATE, drop_states
+
+        with _store_as_is() as (home, engine):
+            states = drop_states(home, engine, _as_of(), pendulum.now("UTC"), NIGHT)
+        late = sorted(agency for agency, state in states.items() if state == LATE)
+        if late:
+            raise AirflowFailException(f"late tonight: {', '.join(late)} (their last good extracts were used)")
+        return sorted(states)
+
     @task
     def night_summary(batch_ids: list[list[str]]) -> dict[str, int]:
         from mash.status import batches
@@ -295,6 +311,7 @@ def mash_nightly():
     prepared >> waited >> ingested >> validated
     summary = night_summary(ingested)
     validated >> summary
+    validated >> drops_on_time()       # a leaf of its own: a late agency fails the run, not night_failed
     extracts, sending = extract_notices(), send_notices()
     validated >> extracts >> sending
     matched = match_children() if MATCH_PARTITIONS == 1 else match_children_in_partitions()

@@ -117,9 +117,16 @@ def dagbag(airflow_db):
     return DagBag(dag_folder=REPO / "dags")
 
 
-def _run(dag, night: date):
+def _run(dag, night: date, late: bool = False):
+    """One night through dag.test(); a night with a late agency is not green: only its drops_on_time check fails."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
     run = dag.test(logical_date=datetime.combine(night, time(1, 30), tzinfo=LONDON))
-    assert run.state == "success"
+    with create_session() as session:
+        failed = {ti.task_id for ti in session.query(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run.run_id)
+                  if ti.state in ("failed", "upstream_failed")}
+    assert (run.state, failed) == (("failed", {"drops_on_time"}) if late else ("success", set()))
     return run
 
 
@@ -155,7 +162,7 @@ def test_a_late_agency_does_not_stop_the_night_and_gets_its_notice(backend, home
 
         deliver(synth / "night-02", home)
         shutil.rmtree(home.agency_landing("police"))            # the police have not dropped by their cut-off
-        run = _run(dag, date(2026, 11, 3))                       # the cut-off is long past: late at the first look
+        run = _run(dag, date(2026, 11, 3), late=True)            # the cut-off is long past: late at the first look
 
     assert _sensor_states(run) == {agency: LATE if agency == "police" else ARRIVED for agency in agencies()}
     with engine.connect() as conn:
@@ -168,8 +175,11 @@ def test_a_late_agency_does_not_stop_the_night_and_gets_its_notice(backend, home
     assert tonight == {agency: "loaded" for agency in agencies() if agency != "police"}
     assert kept == police_records                   # the night went on with the police's last good extract
     assert late == [("police", "sent")]
-    assert [m["X-MASH-Notice"] for m in smtp.inbox.messages if m["X-MASH-Notice"].startswith("late:")] \
+    assert [m["X-MASH-Notice"] for m in smtp.inbox.messages if (m["X-MASH-Notice"] or "").startswith("late:")] \
         == ["late:police:2026-11-03"]
+    alerts = [m for m in smtp.inbox.messages if m["X-MASH-Alert"]]      # the officers know the night is not whole
+    assert len(alerts) == 1 and ":drops_on_time:" in alerts[0]["X-MASH-Alert"]
+    assert "police: no drop" in alerts[0].get_content()
 
 
 def test_a_waiting_sensor_gives_its_slot_back_until_the_cutoff(home, airflow_db, tmp_path, monkeypatch):
@@ -202,7 +212,7 @@ def test_a_waiting_sensor_gives_its_slot_back_until_the_cutoff(home, airflow_db,
     sensor = dag.get_task("wait_for_drop")
     assert sensor.partial_kwargs["mode"] == "reschedule" and sensor.partial_kwargs["poke_interval"] == 1
 
-    run = _run(dag, night)
+    run = _run(dag, night, late=True)
     assert datetime.now(LONDON) >= datetime.combine(night, time.fromisoformat(cutoff), tzinfo=LONDON)
 
     assert _sensor_states(run) == {agency: LATE if agency == "schools" else ARRIVED for agency in agencies()}
