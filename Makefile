@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export MASH_HOME ?= $(CURDIR)/var
 
-.PHONY: install demo test postgres browser clean
+.PHONY: install demo ui test postgres browser clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ install: $(VENV)/.installed
 
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo
+
+ui: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/ui
 
 postgres:
 	scripts/ensure-postgres

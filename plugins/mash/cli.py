@@ -103,7 +103,7 @@ def cmd_synth(args, home: Home) -> int:
 
 def cmd_deliver(args, home: Home) -> int:
     from mash.delivery import deliver
-    for agency, count in deliver(args.night_dir, home.ensure()).items():
+    for agency, count in deliver(args.night_dir, home.ensure(), tuple(args.without)).items():
         print(f"{agency}: {count} files delivered to {home.agency_landing(agency)}")
     return 0
 
@@ -364,6 +364,8 @@ def parser() -> argparse.ArgumentParser:
 
     deliver = sub.add_parser("deliver", help="act as the agencies: drop a generated night into the landing zone")
     deliver.add_argument("night_dir", type=Path)
+    deliver.add_argument("--without", action="append", default=[], metavar="AGENCY",
+                         help="an agency that does not drop tonight (repeatable): its drop is late at its cut-off")
     deliver.set_defaults(func=cmd_deliver)
 
     linker = sub.add_parser("link", help="link person records (CSV, person schema) into persons")
