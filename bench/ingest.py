@@ -260,8 +260,9 @@ class Databases:
         if not self.server_url:
             return f"sqlite:///{home_dir / 'mash.db'}"
         import sqlalchemy as sa
+        from mash.store import new_engine
         name = f"mash_bench_{os.getpid()}_{n}"
-        admin = sa.create_engine(self.server_url, isolation_level="AUTOCOMMIT")
+        admin = new_engine(self.server_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -273,7 +274,8 @@ class Databases:
         if not self.server_url or not self.created:
             return
         import sqlalchemy as sa
-        admin = sa.create_engine(self.server_url, isolation_level="AUTOCOMMIT")
+        from mash.store import new_engine
+        admin = new_engine(self.server_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             for name in self.created:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -352,7 +352,7 @@ def parser() -> argparse.ArgumentParser:
     drops.add_argument("--night", type=date.fromisoformat, help="YYYY-MM-DD (default: today, London time)")
     drops.set_defaults(func=cmd_drops)
 
-    synth = sub.add_parser("synth", help="generate realistic synthetic nightly drops for every agency")
+    synth = sub.add_parser("synth", help="demo and test tool: generate realistic synthetic nightly drops for every agency")
     synth.add_argument("--children", type=int, required=True)
     synth.add_argument("--seed", type=int, default=1)
     synth.add_argument("--nights", type=int, default=1)
@@ -362,7 +362,7 @@ def parser() -> argparse.ArgumentParser:
     synth.add_argument("--noise", choices=["default", "high"], default="default")
     synth.set_defaults(func=cmd_synth)
 
-    deliver = sub.add_parser("deliver", help="act as the agencies: drop a generated night into the landing zone")
+    deliver = sub.add_parser("deliver", help="demo and test tool: act as the agencies, dropping a generated night into the landing zone")
     deliver.add_argument("night_dir", type=Path)
     deliver.add_argument("--without", action="append", default=[], metavar="AGENCY",
                          help="an agency that does not drop tonight (repeatable): its drop is late at its cut-off")
