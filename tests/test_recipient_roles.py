@@ -51,12 +51,13 @@ def published(tmp_path_factory, postgres_server):
     return engine, url
 
 
-def _login(url: str, role: str, login: str) -> str:
-    """A login that is a member of ``role`` only, as the database administrator creates one; its libpq URL."""
+def _login(url: str, role: str | None, login: str) -> str:
+    """A login that is a member of ``role`` only (of none: None), as the database administrator creates one; its
+    libpq URL."""
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP ROLE IF EXISTS {login}")
-        conn.exec_driver_sql(f"CREATE ROLE {login} LOGIN IN ROLE {role}")
+        conn.exec_driver_sql(f"CREATE ROLE {login} LOGIN" + (f" IN ROLE {role}" if role else ""))
     admin.dispose()
     return sa.make_url(url).set(drivername="postgresql", username=login).render_as_string(hide_password=False)
 
@@ -126,6 +127,12 @@ def test_the_town_has_children_and_entries_the_police_may_not_see(published):
                                         "(SELECT count(*) FROM police_shared_children)")[0]
     assert 0 < police < total
     assert _hidden_child(engine) and _hidden_entry(engine)
+
+
+def test_a_login_in_no_role_of_the_hub_cannot_connect(published):
+    _, url = published
+    with pytest.raises(psycopg.OperationalError, match="CONNECT"):
+        psycopg.connect(_login(url, None, "stranger"))
 
 
 def test_a_recipient_connects_but_may_create_nothing_to_spy_with(police):
@@ -248,6 +255,26 @@ def test_each_recipient_reads_only_its_own_views(published, recipient):
         assert reader.refused("SET ROLE mash_hub")
     finally:
         reader.close()
+
+
+def test_what_a_later_migration_creates_is_the_hubs_to_write_and_nobody_elses(published, police):
+    """Default privileges: a table and a function the owner creates after the roles were granted."""
+    engine, url = published
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE later_feed (person text)")
+        conn.exec_driver_sql("CREATE FUNCTION later_count() RETURNS bigint LANGUAGE sql "
+                             "AS 'SELECT count(*) FROM later_feed'")
+    hub = Attacker(_login(url, "mash_hub", "hub_later"))
+    try:
+        hub.conn.execute("INSERT INTO later_feed VALUES ('someone')")
+        assert hub.rows("SELECT count(*) FROM later_feed") == [(1,)]
+        assert police.refused("SELECT * FROM later_feed")
+        assert police.refused("SELECT later_count()")
+    finally:
+        hub.close()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP FUNCTION later_count()")
+            conn.exec_driver_sql("DROP TABLE later_feed")
 
 
 def test_officers_read_the_audit_but_no_one_rewrites_it(published):
