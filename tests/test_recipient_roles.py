@@ -37,14 +37,15 @@ PLANNER_SETTINGS = {
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory, postgres_server):
-    """A published town on a database as PostgreSQL creates it (PUBLIC may connect and create temporary objects),
-    the roles granted twice (idempotent)."""
+    """A town published twice (the tables keep the previous publication too) on a database as PostgreSQL creates it
+    (PUBLIC may connect and create temporary objects), the roles granted twice (idempotent)."""
     from mash.home import Home
     url = postgres_server.create_database("roles")
     root = tmp_path_factory.mktemp("roles")
     home = Home(root / "home").ensure()
     engine = migrate(url)
     populate_town(home, engine, root / "synth", children=200, seed=11)
+    publish(engine, "night-0", NIGHT - timedelta(days=200))
     publish(engine, "night-1", NIGHT)
     grant_roles(engine, RECIPIENTS)
     grant_roles(engine, RECIPIENTS)
@@ -121,11 +122,12 @@ def _hidden_entry(engine) -> tuple[str, str]:
                                "ORDER BY 1, 2 LIMIT 1")[0]
 
 
-def test_the_town_has_children_and_entries_the_police_may_not_see(published):
+def test_the_tables_hold_children_and_entries_the_police_may_not_see(published):
     engine, _ = published
-    total, police = _owner_rows(engine, "SELECT (SELECT count(*) FROM shared_child), "
-                                        "(SELECT count(*) FROM police_shared_children)")[0]
-    assert 0 < police < total
+    total, publications, police = _owner_rows(engine, "SELECT count(*), count(DISTINCT publication_id), "
+                                                      "(SELECT count(*) FROM police_shared_children) "
+                                                      "FROM shared_child")[0]
+    assert 0 < police < total and publications == 2
     assert _hidden_child(engine) and _hidden_entry(engine)
 
 
@@ -241,7 +243,9 @@ def test_each_recipient_reads_only_its_own_views(published, recipient):
     try:
         own = {name: reader.rows(f"SELECT count(*) FROM {recipient}_shared_{name}")[0][0]
                for name in ("children", "involvement", "chronology")}
-        expected = _owner_rows(engine, f"SELECT count(*) FROM {recipient}_shared_children")[0][0]
+        expected = _owner_rows(engine, "SELECT count(*) FROM shared_disclosure d JOIN publication p ON "
+                                       "p.publication_id = d.publication_id AND p.is_current WHERE "
+                                       f"d.recipient = '{recipient}' AND d.data_class = 'identity'")[0][0]
         assert own["children"] == expected > 0
         for other in RECIPIENTS:
             for name in ("children", "involvement", "chronology"):
