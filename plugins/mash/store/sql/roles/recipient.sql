@@ -1,9 +1,18 @@
--- A recipient's group role (applied by `mash db roles` for each recipient of the sharing policy, idempotent):
--- it can read its own published views and nothing else. The views run with their owner's rights, so reading them
--- needs no right on the tables behind them. Login users are made members by the database administrator, e.g.
+-- A recipient's group role (applied by `mash db roles` for each recipient of the sharing policy, idempotent): it
+-- may connect and read its own three views, and nothing else: no base table, no other recipient's view, no
+-- temporary object (a temporary function is the tool of a leaky-view attack), nothing it could create. The views
+-- run with their owner's rights and are sealed (mash/store/sql/views/0009_shared_view.sql), so reading them needs
+-- no right on the tables behind them. Login users are made members by the database administrator, e.g.
 --   CREATE ROLE police_analyst LOGIN PASSWORD '...' IN ROLE mash_police;
 DO $$ BEGIN CREATE ROLE mash_{recipient} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-REVOKE ALL ON ALL TABLES IN SCHEMA public FROM mash_{recipient};
+DO $$ BEGIN
+    EXECUTE format('REVOKE ALL ON DATABASE %I FROM mash_{recipient}', current_database());
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO mash_{recipient}', current_database());
+END $$;
+REVOKE ALL ON SCHEMA public FROM mash_{recipient};
 GRANT USAGE ON SCHEMA public TO mash_{recipient};
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM mash_{recipient};
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM mash_{recipient};
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM mash_{recipient};
 GRANT SELECT ON {recipient}_shared_children, {recipient}_shared_involvement, {recipient}_shared_chronology
     TO mash_{recipient};
