@@ -5,6 +5,8 @@ built here (tests/households.py) on which the matcher once merged siblings and m
 from __future__ import annotations
 
 import dataclasses
+import json
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -15,7 +17,10 @@ from mash.link import LinkSettings, Model, link
 from mash.link.blocking import PASSES, Candidates
 from mash.link.comparisons import COMPARISONS, Features, by_name, compare, dominant_values
 from mash.link.model import Patterns, _fit_m, bounded_source_priors, monotone, prior_m
+from mash.link.population import last_good_model
 from mash.link.records import records_from_night
+from mash.store import migrate
+from mash.store.schema import link_model
 from mash.synth import generate
 from tests.households import PLACEHOLDER_POSTCODE, households, pair_scores
 
@@ -172,3 +177,19 @@ def test_a_model_failing_its_checks_is_not_used_when_a_good_one_is_given(hostile
 def test_the_weak_prior_has_one_value_per_level():
     for comparison in COMPARISONS:
         assert len(prior_m(comparison)) == len(comparison.levels) + 1
+
+
+def test_the_store_gives_the_last_model_that_passed_its_checks(hostile, town, tmp_path):
+    engine = migrate(f"sqlite:///{tmp_path / 'store.db'}")
+    good = hostile[2].model
+    failing = dataclasses.replace(town.model, safeguards={**town.model.safeguards,
+                                                          "checks": {"an_em_pass_accepted": False}})
+    with engine.begin() as conn:
+        assert last_good_model(conn) is None
+        for run, minutes, model in (("night-1", 1, good), ("night-2", 2, failing)):
+            conn.execute(link_model.insert().values(run_id=run, records=10, model=json.dumps(model.as_dict()),
+                                                    created_at=datetime(2026, 12, 1, 0, minutes,
+                                                                        tzinfo=timezone.utc)))
+        found = last_good_model(conn)
+    assert found is not None and found.usable and found.m["date_of_birth"].tolist() == good.m[
+        "date_of_birth"].tolist()

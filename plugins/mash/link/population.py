@@ -111,9 +111,29 @@ def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = 
     """Match the store's current person records; incremental when a matched population exists, unless ``full``.
     ``features``: the file where the runs remember their features (see the module's docstring)."""
     records, must_link, cannot_link, previous, remembered = _inputs(engine, full, features)
+    fallback = None
+    if previous is None:
+        with engine.connect() as conn:
+            fallback = last_good_model(conn)
     result = link(records, settings, must_link=must_link, cannot_link=cannot_link, previous=previous,
-                  remembered=remembered)
+                  remembered=remembered, fallback=fallback)
+    if result.stats["model"]["failed_checks"]:
+        log.warning("matching: the estimated model failed %d sanity check(s); scored with the %s model",
+                    len(result.stats["model"]["failed_checks"]), result.stats["model"]["used"])
     return _store_result(engine, run_id, result, previous, features)
+
+
+def last_good_model(conn: Connection) -> Model | None:
+    """The latest stored model that passed its sanity checks, for a full relink whose estimate fails them; None
+    when there is none of this version."""
+    for (text,) in conn.execute(select(link_model.c.model).order_by(link_model.c.created_at.desc())):
+        try:
+            model = Model.from_dict(json.loads(text))
+        except ValueError:
+            return None
+        if model.usable:
+            return model
+    return None
 
 
 def plan_partitions(engine: Engine, directory: Path, partitions: int, settings: LinkSettings | None = None,
