@@ -15,6 +15,11 @@
 - and per ordered pair of sources, the share of one's records whose child is in the other's extract (the
   coverage that :mod:`.exclusivity` weighs a pair's rivals against).
 
+Safeguards keep the estimate from collapsing whatever the data's shape (recorded in ``Model.safeguards``): m has a
+weak prior (PRIOR_M), weights are monotone in level order (:func:`monotone`), a pass whose EM did not find people
+is rejected (:func:`_pass_rejected`), a source's own prior is bounded by its priors with other sources
+(:func:`bounded_source_priors`), and :func:`sanity_checks` say whether the model is fit to use.
+
 A pair's weight for a comparison is log2(m/u) of its level (0 for the null level); exact given and family names
 use u = the frequency of that name among the records (term-frequency adjustment: 'Smith' or 'Muhammad' agreeing
 says less than 'Wojcik'). The match weight is the log-odds of its pair of sources' prior plus the comparison
@@ -155,7 +160,7 @@ PRIOR_MATCHES = 20.0
 PERSON_COMPARISONS = ("nhs_number", "upn", "given_name", "family_name", "date_of_birth")
 PERSON_BITS = 3.0
 ALL_MATCHES = 0.99            # a pass whose EM finds more of its pairs matches than this, not keyed on an identifier,
-                              # is rejected: it did not tell matches from non-matches
+                              # must show matches plainly people (2 * PERSON_BITS) to be kept
 IDENTIFIERS = frozenset({"nhs_number", "upn"})
 
 
@@ -256,20 +261,23 @@ def expectation_maximisation(patterns: Patterns, counts: np.ndarray, names: list
 
 def _pass_rejected(blocking_pass, patterns: Patterns, counts: np.ndarray, names: list[str], m: dict, u: dict,
                    share: float) -> str | None:
-    """Why a blocking pass's EM estimate is not to be trusted (None: it is): it found no matches, or (keyed on
-    anything but an identifier) all its pairs matches, or its matches do not agree on a person's identifiers,
-    names and date of birth far more often than random pairs (see PERSON_BITS)."""
+    """Why a blocking pass's EM estimate is not to be trusted (None: it is): it found no matches, or its matches
+    do not agree on a person's identifiers, names and date of birth far more often than random pairs (see
+    PERSON_BITS; twice as often, in bits, when, keyed on anything but an identifier, it found all its pairs
+    matches)."""
     expected = share * counts.sum()
     if expected < 1.0:
         return "no matches"
-    if share > ALL_MATCHES and not blocking_pass.compared_on <= IDENTIFIERS:
-        return "all matches"
+    # all matches: EM did not tell matches from non-matches, unless its matches are plainly people (a pass on a
+    # name and date of birth in a file of duplicates can be all matches), so they must clear twice the bar
+    all_matches = share > ALL_MATCHES and not blocking_pass.compared_on <= IDENTIFIERS
+    bar = 2 * PERSON_BITS if all_matches else PERSON_BITS
     matched = counts * _posterior(patterns.log2_bayes_factors(names, m, u), share)
     for name in names:
         if name in PERSON_COMPARISONS:
             known = matched[patterns.rows[:, COLUMN[name]] > 0].sum()
-            if known >= 5.0 and np.log2(m[name][1] / u[name][1]) < PERSON_BITS:
-                return f"{name} agreement is no evidence"
+            if known >= 5.0 and np.log2(m[name][1] / u[name][1]) < bar:
+                return "all matches" if all_matches else f"{name} agreement is no evidence"
     return None
 
 
