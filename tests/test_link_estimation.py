@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from mash.link import LinkSettings, Model, link
 from mash.link.blocking import PASSES, Candidates
 from mash.link.comparisons import COMPARISONS, Features, by_name, compare, dominant_values
-from mash.link.model import Patterns, _fit_m, bounded_source_priors, monotone, prior_m
+from mash.link.model import Patterns, _fit_m, agreement_level, bounded_source_priors, monotone, prior_m
 from mash.link.population import last_good_model
 from mash.link.records import records_from_night
 from mash.store import migrate
@@ -44,7 +44,7 @@ def assert_monotone(model: Model) -> None:
     for comparison in COMPARISONS:
         weights = model.weights(comparison.name)[1:]
         assert np.all(np.diff(weights) <= 1e-9), (comparison.name, weights)
-        assert weights[0] >= 0, comparison.name                  # exact agreement never counts against
+        assert weights[agreement_level(comparison) - 1] >= 0, comparison.name   # exact never counts against
 
 
 def test_the_household_listing_no_longer_collapses(hostile):
@@ -69,8 +69,10 @@ def test_fitted_models_are_monotone_and_exact_never_counts_against(hostile, town
     # the per-pair weights too: a common name agreeing exactly never weighs below the next level, nor below 0
     pairs = hostile[2].pairs
     for name in ("given_name", "family_name"):
-        exact = pairs[f"l_{name}"] == 1
-        assert (pairs.loc[exact, f"w_{name}"] >= max(hostile[2].model.weights(name)[2], 0) - 1e-9).all()
+        agree = agreement_level(by_name(name))
+        exact = pairs[f"l_{name}"] == agree
+        assert exact.any()
+        assert (pairs.loc[exact, f"w_{name}"] >= max(hostile[2].model.weights(name)[agree + 1], 0) - 1e-9).all()
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -148,7 +150,7 @@ def test_a_degenerate_em_pass_is_rejected_and_falls_back(hostile, monkeypatch):
     m, per_pass, from_prior = _forced_collapse(features, levels, candidates)
     assert "rejected" in per_pass["postcode_family_given_initial"]
     assert "given_name" in from_prior and np.allclose(m["given_name"][0], 1.0)
-    assert m["given_name"][1] == max(m["given_name"][1:])           # the prior: exact the likeliest level
+    assert m["given_name"][2] == max(m["given_name"][1:])           # the prior: exact the likeliest level
 
 
 def test_a_within_source_prior_far_above_the_cross_source_one_is_bounded():

@@ -654,10 +654,12 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("equal", "the same valid unique pupil number", lambda p: p.equal("upn")),
         Level("different", "two different valid unique pupil numbers", None),
     )),
+    # Names swapped come first: the level stands for both names (the family name comparison is then null), so it
+    # says more than an exact given name alone, and weights are monotone in level order (mash.link.model).
     Comparison("given_name", lambda p: p.missing("given"), (
+        Level("swapped", "given and family names swapped (each name within one edit)", lambda p: p.names_swapped),
         Level("exact", "same normalised given name", lambda p: p.equal("given")),
         Level("variant", "nickname or spelling variant of the same name", lambda p: p.given_variants),
-        Level("swapped", "given and family names swapped (each name within one edit)", lambda p: p.names_swapped),
         Level("one_edit", "one letter added, dropped, changed or two neighbours transposed",
               lambda p: p.edits("given") <= 1),
         Level("jw_0.92", "Jaro-Winkler >= 0.92", lambda p: p.jaro_winkler("given") >= 0.92),

@@ -146,7 +146,7 @@ def _u_from(levels: pd.DataFrame, non_match: np.ndarray | None, floor: float) ->
 PRIOR_M = {
     "nhs_number": (0.98, 0.02),
     "upn": (0.98, 0.02),
-    "given_name": (0.80, 0.06, 0.01, 0.05, 0.03, 0.02, 0.01, 0.02),
+    "given_name": (0.01, 0.80, 0.06, 0.05, 0.03, 0.02, 0.01, 0.02),
     "family_name": (0.85, 0.03, 0.05, 0.02, 0.01, 0.04),
     "middle_name": (0.85, 0.05, 0.10),
     "date_of_birth": (0.85, 0.01, 0.02, 0.06, 0.02, 0.02, 0.02),
@@ -170,6 +170,13 @@ def prior_m(comparison: Comparison) -> np.ndarray:
     if len(share) != len(comparison.levels):
         raise ValueError(f"PRIOR_M['{comparison.name}'] needs one value per level ({len(comparison.levels)})")
     return np.concatenate(([1.0], share / share.sum()))
+
+
+def agreement_level(comparison: Comparison) -> int:
+    """The level of plain agreement ('exact', or else the first level): what term frequencies adjust and what
+    must never count against a match."""
+    labels = comparison.labels()
+    return labels.index("exact") if "exact" in labels else 1
 
 
 def monotone(m: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, int]:
@@ -276,7 +283,8 @@ def _pass_rejected(blocking_pass, patterns: Patterns, counts: np.ndarray, names:
     for name in names:
         if name in PERSON_COMPARISONS:
             known = matched[patterns.rows[:, COLUMN[name]] > 0].sum()
-            if known >= 5.0 and np.log2(m[name][1] / u[name][1]) < bar:
+            agree = agreement_level(by_name(name))
+            if known >= 5.0 and np.log2(m[name][agree] / u[name][agree]) < bar:
                 return "all matches" if all_matches else f"{name} agreement is no evidence"
     return None
 
@@ -401,8 +409,8 @@ def sanity_checks(model: Model, records: int, candidate_pairs: int) -> dict[str,
     """The fitted model's sanity checks, each True when it holds: weights monotone in level order and the best
     level of every comparison not against a match; at least one blocking pass's EM accepted (else m is the weak
     prior alone); the matches expected among the candidate pairs neither none nor implausibly many."""
-    monotone_weights = all(np.all(np.diff(model.weights(c.name)[1:]) <= 1e-9) and model.weights(c.name)[1] >= 0
-                           for c in COMPARISONS)
+    monotone_weights = all(np.all(np.diff(model.weights(c.name)[1:]) <= 1e-9)
+                           and model.weights(c.name)[agreement_level(c)] >= 0 for c in COMPARISONS)
     passes = model.training.get("em_passes", {})
     expected = model.candidate_match_share * candidate_pairs
     return {"weights_monotone": bool(monotone_weights),
@@ -507,12 +515,13 @@ def score(features: Features, candidates: Candidates, levels: pd.DataFrame, mode
         level = levels[comparison.name].to_numpy()
         weight = model.weights(comparison.name)[level]
         if comparison.term_frequency:
-            exact = level == 1
+            agree = agreement_level(comparison)
+            exact = level == agree
             frequency = term_frequencies(features.codes(comparison.term_frequency)[0])
             u_value = np.maximum(frequency[candidates.left[exact]], model.training["probability_floor"])
             # a common name agreeing says less, but never less than the next level nor against a match
-            weight[exact] = np.maximum(np.log2(model.m[comparison.name][1] / u_value),
-                                       max(model.weights(comparison.name)[2], 0.0))
+            weight[exact] = np.maximum(np.log2(model.m[comparison.name][agree] / u_value),
+                                       max(model.weights(comparison.name)[agree + 1], 0.0))
         weights[f"w_{comparison.name}"] = weight
     frame = pd.DataFrame(weights)
     frame["w_twins_guard"] = twins_guard(levels, frame) if model.twins_guarded else 0.0
