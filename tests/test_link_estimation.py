@@ -195,3 +195,33 @@ def test_the_store_gives_the_last_model_that_passed_its_checks(hostile, town, tm
         found = last_good_model(conn)
     assert found is not None and found.usable and found.m["date_of_birth"].tolist() == good.m[
         "date_of_birth"].tolist()
+
+
+def test_mash_match_scores_with_the_last_good_model_when_tonights_fails_its_checks(home, tmp_path, capsys,
+                                                                                    monkeypatch):
+    import mash.link
+    from mash.cli import main
+    out = tmp_path / "synth"
+    main(["synth", "--children", "150", "--seed", "4", "--nights", "1", "--out", str(out)])
+    main(["deliver", str(out / "night-01")])
+    main(["ingest", "--strict"])
+    capsys.readouterr()
+    assert main(["match", "--run-id", "night-1", "--full"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["model_checks_failed"] == 0 and not first["last_good_model_used"]
+    estimate = mash.link.estimate
+
+    def failing(*args):
+        model = estimate(*args)
+        return dataclasses.replace(model, safeguards={**model.safeguards, "checks": {"an_em_pass_accepted": False}})
+
+    monkeypatch.setattr("mash.link.estimate", failing)
+    assert main(["match", "--run-id", "night-2", "--full"]) == 0
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert second["model_checks_failed"] == 1 and second["last_good_model_used"]
+    assert second["children"] == first["children"]
+    engine = migrate(home.db_url())
+    with engine.connect() as conn:
+        stored = dict(conn.execute(link_model.select().with_only_columns(link_model.c.run_id, link_model.c.model)
+                                   ).all())
+    assert Model.from_dict(json.loads(stored["night-2"])).usable

@@ -56,6 +56,8 @@ class MatchSummary:
     split: int
     records_moved: int
     invalid_identifiers: dict[str, dict[str, int]]   # per source: NHS numbers and UPNs present but invalid
+    model_checks_failed: int = 0   # sanity checks the model estimated tonight failed (see mash.link.model)
+    last_good_model_used: bool = False   # ... so tonight was scored with the last model that passed them
 
     def as_dict(self) -> dict[str, int]:
         """Flat, for XCom: the invalid identifiers as invalid_<identifier>_<source> counts."""
@@ -218,7 +220,9 @@ def _store_result(engine: Engine, run_id: str, result: LinkResult, previous: Pre
                         links=int((pairs["decision"] == "link").sum()), reviews=reviews,
                         new_children=changes.new, merged=changes.merged, split=changes.split,
                         records_moved=changes.records_moved,
-                        invalid_identifiers=result.stats["invalid_identifiers"])
+                        invalid_identifiers=result.stats["invalid_identifiers"],
+                        model_checks_failed=len(result.stats["model"]["failed_checks"]),
+                        last_good_model_used=result.stats["model"]["used"] == "fallback")
 
 
 def _store_fingerprints(conn: Connection, record_ids: pd.Series, prints: np.ndarray, rescored: set[str]) -> None:
