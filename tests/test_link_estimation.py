@@ -225,3 +225,12 @@ def test_mash_match_scores_with_the_last_good_model_when_tonights_fails_its_chec
         stored = dict(conn.execute(link_model.select().with_only_columns(link_model.c.run_id, link_model.c.model)
                                    ).all())
     assert Model.from_dict(json.loads(stored["night-2"])).usable
+
+
+def test_coverage_is_capped():
+    records, _ = households(n_households=80, seed=5)
+    listing = records[records.source == "listing"]
+    copy = listing.assign(source="copy", record_id="C" + listing.record_id)
+    result = link(pd.concat([listing, copy], ignore_index=True))
+    assert result.model.safeguards["coverage_capped"] == ["copy>listing", "listing>copy"]
+    assert max(result.model.coverage.values()) == 0.99

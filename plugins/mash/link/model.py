@@ -371,14 +371,21 @@ def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u
     weights, model.training["source_pairs"] = source_priors(features, candidates, evidence, prior, iterations,
                                                             tolerance)
     model.source_prior_weights, bounded = bounded_source_priors(weights)
-    model.coverage = coverage(features.source, candidates.left, candidates.right,
-                              evidence + model.pair_prior_weights(features, candidates.left, candidates.right))
+    covered = coverage(features.source, candidates.left, candidates.right,
+                       evidence + model.pair_prior_weights(features, candidates.left, candidates.right))
+    model.coverage = {key: min(share, COVERAGE_CEILING) for key, share in covered.items()}
     model.safeguards = {"em_passes_rejected": {name: counts["rejected"] for name, counts in per_pass.items()
                                                if "rejected" in counts},
-                        "m_from_prior": from_prior, "source_priors_bounded": bounded}
+                        "m_from_prior": from_prior, "source_priors_bounded": bounded,
+                        "coverage_capped": sorted(key for key, share in covered.items() if share > COVERAGE_CEILING)}
     model.safeguards["checks"] = sanity_checks(model, n, len(levels))
     return model
 
+
+# No extract is taken to hold more than this share of another's children: the extracts' evidence (.exclusivity)
+# for a pair alone in both then stays under 2 * log2(1 / (1 - COVERAGE_CEILING)), about 13 bits, however sure the
+# estimate (an extract is never complete: children move in, are born, are missed).
+COVERAGE_CEILING = 0.99
 
 # A pair of records of one source is at most 2^SOURCE_PRIOR_BOUND times likelier (before any evidence) to be one
 # child than a pair of that source and another: an extract that lists a child twice far more often than the other
