@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .blocking import PASSES, Candidates
+from .blocking import PASSES, BlockingPass, Candidates
 from .comparisons import COMPARISONS, Comparison, Features, compare, by_name
 from .exclusivity import coverage
 
@@ -266,7 +266,7 @@ def expectation_maximisation(patterns: Patterns, counts: np.ndarray, names: list
     return m, share, iteration
 
 
-def _pass_rejected(blocking_pass, patterns: Patterns, counts: np.ndarray, names: list[str], m: dict, u: dict,
+def _pass_rejected(blocking_pass: BlockingPass, patterns: Patterns, counts: np.ndarray, names: list[str], m: dict, u: dict,
                    share: float) -> str | None:
     """Why a blocking pass's EM estimate is not to be trusted (None: it is): it found no matches, or its matches
     do not agree on a person's identifiers, names and date of birth far more often than random pairs (see
@@ -414,14 +414,14 @@ MAX_MATCHES_PER_RECORD = 5.0    # expected matching pairs per record: more says 
 
 def sanity_checks(model: Model, records: int, candidate_pairs: int) -> dict[str, bool]:
     """The fitted model's sanity checks, each True when it holds: weights monotone in level order and the best
-    level of every comparison not against a match; at least one blocking pass's EM accepted (else m is the weak
-    prior alone); the matches expected among the candidate pairs neither none nor implausibly many."""
+    level of every comparison not against a match; at least one blocking pass's EM accepted, if any had pairs to
+    train on (else m is the weak prior alone); the matches expected among the candidate pairs neither none nor implausibly many."""
     monotone_weights = all(np.all(np.diff(model.weights(c.name)[1:]) <= 1e-9)
                            and model.weights(c.name)[agreement_level(c)] >= 0 for c in COMPARISONS)
     passes = model.training.get("em_passes", {})
     expected = model.candidate_match_share * candidate_pairs
     return {"weights_monotone": bool(monotone_weights),
-            "an_em_pass_accepted": any("rejected" not in counts for counts in passes.values()),
+            "an_em_pass_accepted": not passes or any("rejected" not in counts for counts in passes.values()),
             "expected_matches_plausible": bool(candidate_pairs == 0
                                                or 0.5 <= expected <= MAX_MATCHES_PER_RECORD * max(records, 1))}
 
