@@ -75,6 +75,19 @@ def test_fitted_models_are_monotone_and_exact_never_counts_against(hostile, town
         assert (pairs.loc[exact, f"w_{name}"] >= max(hostile[2].model.weights(name)[agree + 1], 0) - 1e-9).all()
 
 
+@pytest.mark.parametrize("noise, one_source", [("high", False), ("default", True)])
+def test_models_fitted_on_other_shapes_of_the_town_are_monotone(tmp_path, noise, one_source):
+    """The generator's town at high noise, and its records as one extract of duplicates (every agency's records
+    under one source)."""
+    generate(children=300, seed=12, nights=1, out=tmp_path, noise=noise)
+    records = records_from_night(tmp_path / "night-01")
+    if one_source:
+        records = records.assign(source="one")
+    result = link(records)
+    assert_monotone(result.model)
+    assert result.model.usable, result.model.safeguards
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.floats(1e-6, 1.0), min_size=2, max_size=8), st.lists(st.floats(1e-6, 1.0), min_size=8,
                                                                          max_size=8))
