@@ -144,8 +144,8 @@ def _u_from(levels: pd.DataFrame, non_match: np.ndarray | None, floor: float) ->
 # out of date). EM adds it as pseudo-counts worth PRIOR_MATCHES matches, so that m is never degenerate (no level
 # of a comparison impossible for a match) and a comparison no accepted pass trains (see _fit_m) keeps these values.
 PRIOR_M = {
-    "nhs_number": (0.98, 0.02),
-    "upn": (0.98, 0.02),
+    "nhs_number": (0.995, 0.005),    # two valid identifiers of one child differ rarely: a prior that
+    "upn": (0.995, 0.005),           # allowed more would soften the evidence of two different ones
     "given_name": (0.01, 0.80, 0.06, 0.05, 0.03, 0.02, 0.01, 0.02),
     "family_name": (0.85, 0.03, 0.05, 0.02, 0.01, 0.04),
     "middle_name": (0.85, 0.05, 0.10),
