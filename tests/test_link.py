@@ -137,16 +137,21 @@ def test_invalid_identifiers_are_counted_per_source(linked):
     assert invalid_identifiers(Features.of(odd)) == {"schools": {"nhs_number": 0, "upn": 1}}
 
 
-def test_an_uncertain_pair_already_made_one_child_by_links_is_not_queued(town):
-    # With a far stricter link threshold (odds of 10^8 to 1) most pairs of the town are uncertain. Mohammed Khan's
-    # health and schools records (a spelling variant) are one child through his police record, which both link to:
-    # that pair needs no officer. Amelia Patel's records link to nothing, so her pairs stay in review until an
-    # officer's must-link makes them one child.
-    strict = dataclasses.replace(LinkSettings.load(), link_probability=0.99999999)
+def test_an_uncertain_pair_already_made_one_child_by_links_is_not_queued(town, linked):
+    # With a far stricter link threshold, between the weights of Amelia Patel's pairs and the two strongest pairs of
+    # Mohammed Khan's three records, his weakest pair is one child through his other two links: that pair needs no
+    # officer. Amelia's records link to nothing, so her pairs stay in review until an officer's must-link makes
+    # them one child.
+    khan = sorted(((pair(linked, a, b).match_weight, (a, b)) for a, b in (("H01", "P01"), ("S01", "P01"),
+                                                                            ("H01", "S01"))))
+    amelia = max(pair(linked, a, b).match_weight for a, b in (("H02", "S02"), ("H02", "P02"), ("S02", "P02")))
+    assert amelia < khan[1][0]
+    threshold = (amelia + khan[1][0]) / 2
+    strict = dataclasses.replace(LinkSettings.load(), link_probability=2 ** threshold / (1 + 2 ** threshold))
     result = link(town.drop(columns="child"), strict)
     person = result.clusters.set_index("record_id")["person_id"]
-    assert pair(result, "H01", "P01").decision == pair(result, "S01", "P01").decision == "link"
-    assert pair(result, "H01", "S01").decision == "clustered" and person["H01"] == person["S01"]
+    assert pair(result, *khan[1][1]).decision == pair(result, *khan[2][1]).decision == "link"
+    assert pair(result, *khan[0][1]).decision == "clustered" and person["H01"] == person["S01"] == person["P01"]
     assert pair(result, "H02", "S02").decision == "review" and person["H02"] != person["S02"]
     decided = link(town.drop(columns="child"), strict, must_link=[("H02", "S02")])
     assert pair(decided, "H02", "S02").decision == "clustered"

@@ -31,7 +31,7 @@ import yaml
 
 from .blocking import Candidates, candidate_pairs
 from .clusters import ConstraintConflict, cluster
-from .comparisons import Features, compare, invalid_identifiers, person_schema
+from .comparisons import Features, compare, dominant_values, invalid_identifiers, person_schema
 from .exclusivity import COLUMN as EXCLUSIVITY, exclusivity_weights
 from .incremental import Previous, RecordIds, Remembered, fingerprints, kept_pairs, unchanged
 from .model import Model, estimate, score
@@ -54,6 +54,9 @@ class LinkSettings:
     em_max_iterations: int
     em_tolerance: float
     probability_floor: float
+    dominant_value_share: float
+    dominant_name_share: float
+    dominant_value_min_records: int
 
     def __post_init__(self):
         problems = []
@@ -68,6 +71,12 @@ class LinkSettings:
         for name in ("em_tolerance", "probability_floor"):
             if not 0 < getattr(self, name) < 0.01:
                 problems.append(f"{name} must be between 0 and 0.01 (got {getattr(self, name)!r})")
+        for name in ("dominant_value_share", "dominant_name_share"):
+            if not 0 < getattr(self, name) <= 1:
+                problems.append(f"{name} must be above 0 and at most 1 (got {getattr(self, name)!r})")
+        if not isinstance(self.dominant_value_min_records, int) or self.dominant_value_min_records < 2:
+            problems.append("dominant_value_min_records must be an integer of at least 2 "
+                            f"(got {self.dominant_value_min_records!r})")
         if problems:
             raise ValueError("invalid link settings: " + "; ".join(problems))
 
@@ -119,13 +128,16 @@ def _positions(pairs: list[tuple[str, str]], ids: RecordIds, what: str) -> np.nd
 
 def link(records: pd.DataFrame, settings: LinkSettings | None = None,
          must_link: Iterable[tuple[str, str]] = (), cannot_link: Iterable[tuple[str, str]] = (),
-         previous: Previous | None = None, remembered: Remembered | None = None) -> LinkResult:
+         previous: Previous | None = None, remembered: Remembered | None = None,
+         fallback: Model | None = None) -> LinkResult:
     """Link ``records`` (person schema; missing columns count as empty) into persons.
 
     Without ``previous`` (a full relink) every candidate pair is scored by a model estimated on the records alone.
     With it (incremental) only the pairs with a new or changed record on at least one side are blocked and scored,
     by the previous model; the previous link and review pairs between unchanged records are kept as scored.
     With ``remembered`` (features an earlier run worked out), only new and changed records' features are worked out.
+    With ``fallback`` (the last good model, e.g. the store's latest), a full relink whose estimated model fails its
+    sanity checks (:func:`~.model.sanity_checks`) scores with ``fallback`` instead; ``stats["model"]`` says which.
 
     The three stages, :func:`prepare`, :func:`~.comparisons.compare` of the candidate pairs and :func:`finish`, are
     also run apart: :mod:`.partitions` compares the candidate pairs in partitions, on other processes or workers."""
@@ -133,7 +145,7 @@ def link(records: pd.DataFrame, settings: LinkSettings | None = None,
     started = time.perf_counter()
     levels = compare(work.features, work.candidates.left, work.candidates.right)
     work.seconds["comparisons"] = round(time.perf_counter() - started, 3)
-    return finish(work, levels)
+    return finish(work, levels, fallback)
 
 
 @dataclass
@@ -141,7 +153,7 @@ class LinkWork:
     """A linkage run between blocking and comparisons: everything :func:`finish` needs besides the candidate
     pairs' comparison levels."""
     settings: LinkSettings
-    features: Features
+    features: Features          # placeholder values found in the data blanked (see dominant_values)
     ids: RecordIds              # for finding records by id
     fingerprints: np.ndarray
     must: np.ndarray            # positions of must-link pairs
@@ -152,6 +164,8 @@ class LinkWork:
     invalid_identifiers: dict[str, dict[str, int]]
     features_remembered: int    # records whose remembered features were reused
     seconds: dict[str, float]   # per step so far
+    dominant_values: dict[str, dict[str, int]]   # per comparison, the placeholder values found (counts only)
+    remembered: Features        # the features as worked out from the records, for the next run to reuse
 
 
 def prepare(records: pd.DataFrame, settings: LinkSettings | None = None,
@@ -169,17 +183,21 @@ def prepare(records: pd.DataFrame, settings: LinkSettings | None = None,
     cannot = _positions(list(cannot_link), ids, "cannot-link")
     rescore = np.ones(len(features), bool) if previous is None else ~unchanged(ids, prints, previous)
     invalid = invalid_identifiers(features)
+    compared, dominant = dominant_values(features, settings.dominant_value_share, settings.dominant_name_share,
+                                         settings.dominant_value_min_records)
     blocking = time.perf_counter()
-    candidates = candidate_pairs(features, settings.max_block_size, None if previous is None else rescore)
+    candidates = candidate_pairs(compared, settings.max_block_size, None if previous is None else rescore)
     seconds = {"features": round(blocking - started, 3), "blocking": round(time.perf_counter() - blocking, 3)}
-    return LinkWork(settings=settings, features=features, ids=ids, fingerprints=prints, must=must, cannot=cannot,
+    return LinkWork(settings=settings, features=compared, ids=ids, fingerprints=prints, must=must, cannot=cannot,
                     rescore=rescore, candidates=candidates, previous=previous, invalid_identifiers=invalid,
-                    features_remembered=0 if earlier_at is None else int((earlier_at >= 0).sum()), seconds=seconds)
+                    features_remembered=0 if earlier_at is None else int((earlier_at >= 0).sum()), seconds=seconds,
+                    dominant_values=dominant, remembered=features)
 
 
-def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
+def finish(work: LinkWork, levels: pd.DataFrame, fallback: Model | None = None) -> LinkResult:
     """Estimate (a full relink) or reuse (incremental) the model, score and decide the candidate pairs whose
-    comparison ``levels`` are given (one row per candidate pair, in order), and cluster."""
+    comparison ``levels`` are given (one row per candidate pair, in order), and cluster. An estimated model that
+    fails its sanity checks is replaced by ``fallback`` if given (see :func:`link`)."""
     settings, features, candidates, previous = work.settings, work.features, work.candidates, work.previous
     seconds = dict(work.seconds)
     clock = time.perf_counter()
@@ -193,8 +211,15 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
     if previous is None:
         model = estimate(features, candidates, levels, settings.u_random_pairs, settings.seed,
                          settings.em_max_iterations, settings.em_tolerance, settings.probability_floor)
+        failed = [name for name, held in model.safeguards.get("checks", {}).items() if not held]
+        used = "estimated"
+        if failed and fallback is not None:
+            model = _rescaled(fallback, len(features))
+            used = "fallback"
+        model_stats = {"estimated_usable": not failed, "used": used, "failed_checks": failed}
     else:
         model = previous.model_for(len(features))
+        model_stats = {"estimated_usable": None, "used": "previous", "failed_checks": []}
     lap("estimation")
     scored = score(features, candidates, levels, model)
     pairs = pd.concat([pd.DataFrame({"record_id_l": features.record_id[candidates.left],
@@ -224,11 +249,22 @@ def finish(work: LinkWork, levels: pd.DataFrame) -> LinkResult:
     stats = {"records": len(features), "mode": "full" if previous is None else "incremental",
              "records_rescored": int(work.rescore.sum()), "pairs_kept": kept,
              "features_remembered": work.features_remembered,
-             "invalid_identifiers": work.invalid_identifiers, **candidates.stats,
+             "invalid_identifiers": work.invalid_identifiers, "dominant_values": work.dominant_values,
+             "model": model_stats, **candidates.stats,
              "decisions": dict(zip(DECISIONS, np.bincount(decision, minlength=len(DECISIONS)).tolist())),
              "persons": int(np.count_nonzero(np.bincount(label))), **cluster_stats, "seconds": seconds}
     return LinkResult(clusters=clusters, pairs=pairs, model=model, stats=stats, fingerprints=work.fingerprints,
-                      features=work.features, rescored=work.rescore)
+                      features=work.remembered, rescored=work.rescore)
+
+
+def _rescaled(model: Model, records: int) -> Model:
+    """A model estimated on other records (its training says how many), its prior rescaled to ``records`` as an
+    incremental run rescales the last full relink's (:meth:`.incremental.Previous.model_for`)."""
+    estimated_on = model.training.get("records")
+    if not estimated_on:
+        return model
+    return Previous(fingerprints=pd.Series(dtype="uint64"), pairs=pd.DataFrame(), model=model,
+                    records=int(estimated_on)).model_for(records)
 
 
 def _person_ids(label: np.ndarray, records: int) -> np.ndarray:

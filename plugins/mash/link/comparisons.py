@@ -115,6 +115,63 @@ def invalid_identifiers(features: "Features") -> dict[str, dict[str, int]]:
     return counts
 
 
+# The features blanked together when a value is a placeholder: a comparison's attribute and those derived from it.
+# Text attributes become '', numbers -1 (days, name ids) or 0 (parts of a date), as for a missing value.
+_BLANKED_WITH = {"postcode": ("postcode", "postcode_sector", "postcode_district"),
+                 "address": ("address", "address_numbers"),
+                 "dob_text": ("dob", "dob_year", "dob_month", "dob_day", "dob_text"),
+                 "day_month": ("dob", "dob_month", "dob_day", "dob_text"),
+                 "family": ("family", "family_first", "family_last", "family_phonetic"),
+                 "given": ("given", "given_first", "given_key", "given_phonetic", "given_id")}
+_REPORTED_AS = {"postcode": "postcode", "address": "address", "dob_text": "date_of_birth", "family": "family_name",
+                "given": "given_name", "day_month": "date_of_birth_day_and_month"}
+
+
+def dominant_values(features: "Features", share: float, name_share: float, min_records: int
+                    ) -> tuple["Features", dict[str, dict[str, int]]]:
+    """The features with placeholder values found from the data treated as missing, and what was found (counts
+    only). A postcode, address or date of birth held by at least ``share`` of a source's known values (and at least
+    ``min_records`` records), or a given or family name held by ``name_share`` of them, is a placeholder (ZZ99 3VZ,
+    00000, 'Unknown'): it is blanked in every record, so that no comparison takes it for evidence and no blocking
+    key is made of it. A day and month of birth held by ``share`` of a source's dates (1 January standing for
+    "year known") makes that source's dates on that day unknown. Real values stay far below these shares: a UK
+    postcode holds some fifteen households, a date of birth one child in a few thousand."""
+    sources = pd.factorize(features.source)[0]
+    k = int(sources.max(initial=-1)) + 1
+    blank: dict[str, np.ndarray] = {}
+    found: dict[str, dict[str, int]] = {}
+    day_month = np.where(features.dob_month > 0, features.dob_month * 100 + features.dob_day, -1)
+    for attribute, threshold in (("postcode", share), ("address", share), ("dob_text", share),
+                                 ("family", name_share), ("given", name_share), ("day_month", share)):
+        codes = day_month if attribute == "day_month" else features.codes(attribute)[0].astype(np.int64)
+        known = codes >= 0
+        width = int(codes.max(initial=-1)) + 1
+        if not known.any():
+            continue
+        held = np.bincount(sources[known] * width + codes[known], minlength=k * width).reshape(k, width)
+        dominant = (held >= min_records) & (held >= threshold * held.sum(axis=1, keepdims=True))
+        if not dominant.any():
+            continue
+        if attribute == "day_month":                    # only the sources whose habit it is; the year stays
+            hit = known & dominant[sources, np.maximum(codes, 0)]
+            target = "day_month"
+        else:
+            hit = known & dominant.any(axis=0)[np.maximum(codes, 0)]
+            target = attribute
+        blank[target] = blank.get(target, np.zeros(len(features), bool)) | hit
+        found[_REPORTED_AS[attribute]] = {"values": int(dominant.sum()), "records": int(hit.sum())}
+    if not blank:
+        return features, found
+    changes = {}
+    for target, hit in blank.items():
+        for name in _BLANKED_WITH[target]:
+            values = getattr(features, name).copy()
+            values[hit] = "" if values.dtype == object else (0 if name in ("dob_year", "dob_month", "dob_day")
+                                                             else -1)
+            changes[name] = values
+    return features.replaced(**changes), found
+
+
 @dataclass(frozen=True)
 class Features:
     """What the comparisons and blocking keys read, one entry per record (strings are '' when missing)."""
@@ -521,6 +578,11 @@ class PairView:
         return ~self.missing("address_numbers") & ~self.equal("address_numbers")
 
     @cached_property
+    def dates_known(self) -> np.ndarray:
+        """Both dates of birth known to the day (not only by their year)."""
+        return ~self.missing("dob_text")
+
+    @cached_property
     def dob_swapped(self) -> np.ndarray:
         return ((self.l("dob_year") == self.r("dob_year")) & (self.l("dob_day") == self.r("dob_month"))
                 & (self.l("dob_month") == self.r("dob_day")))
@@ -592,10 +654,12 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("equal", "the same valid unique pupil number", lambda p: p.equal("upn")),
         Level("different", "two different valid unique pupil numbers", None),
     )),
+    # Names swapped come first: the level stands for both names (the family name comparison is then null), so it
+    # says more than an exact given name alone, and weights are monotone in level order (mash.link.model).
     Comparison("given_name", lambda p: p.missing("given"), (
+        Level("swapped", "given and family names swapped (each name within one edit)", lambda p: p.names_swapped),
         Level("exact", "same normalised given name", lambda p: p.equal("given")),
         Level("variant", "nickname or spelling variant of the same name", lambda p: p.given_variants),
-        Level("swapped", "given and family names swapped (each name within one edit)", lambda p: p.names_swapped),
         Level("one_edit", "one letter added, dropped, changed or two neighbours transposed",
               lambda p: p.edits("given") <= 1),
         Level("jw_0.92", "Jaro-Winkler >= 0.92", lambda p: p.jaro_winkler("given") >= 0.92),
@@ -618,13 +682,14 @@ COMPARISONS: tuple[Comparison, ...] = (
               lambda p: p.edits("middle") <= 1),
         ELSE,
     )),
-    Comparison("date_of_birth", lambda p: p.missing("dob_text"), (
-        Level("exact", "same date, not 1 January", lambda p: p.equal("dob")
+    # A date known only by its year (see dominant_values) compares at the last two levels.
+    Comparison("date_of_birth", lambda p: (p.l("dob_year") == 0) | (p.r("dob_year") == 0), (
+        Level("exact", "same date, not 1 January", lambda p: p.dates_known & p.equal("dob")
               & ~((p.l("dob_day") == 1) & (p.l("dob_month") == 1))),
-        Level("exact_1_jan", "same date, 1 January (often a placeholder)", lambda p: p.equal("dob")),
-        Level("day_month_swapped", "day and month swapped", lambda p: p.dob_swapped),
+        Level("exact_1_jan", "same date, 1 January (often a placeholder)", lambda p: p.dates_known & p.equal("dob")),
+        Level("day_month_swapped", "day and month swapped", lambda p: p.dates_known & p.dob_swapped),
         Level("one_digit", "one digit different or two neighbouring digits transposed", lambda p: p.dob_one_digit),
-        Level("within_31_days", "at most 31 days apart", lambda p: p.dob_days_apart() <= 31),
+        Level("within_31_days", "at most 31 days apart", lambda p: p.dates_known & (p.dob_days_apart() <= 31)),
         Level("same_year", "same year of birth", lambda p: p.equal("dob_year")),
         ELSE,
     )),

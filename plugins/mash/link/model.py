@@ -15,6 +15,11 @@
 - and per ordered pair of sources, the share of one's records whose child is in the other's extract (the
   coverage that :mod:`.exclusivity` weighs a pair's rivals against).
 
+Safeguards keep the estimate from collapsing whatever the data's shape (recorded in ``Model.safeguards``): m has a
+weak prior (PRIOR_M), weights are monotone in level order (:func:`monotone`), a pass whose EM did not find people
+is rejected (:func:`_pass_rejected`), a source's own prior is bounded by its priors with other sources
+(:func:`bounded_source_priors`), and :func:`sanity_checks` say whether the model is fit to use.
+
 A pair's weight for a comparison is log2(m/u) of its level (0 for the null level); exact given and family names
 use u = the frequency of that name among the records (term-frequency adjustment: 'Smith' or 'Muhammad' agreeing
 says less than 'Wojcik'). The match weight is the log-odds of its pair of sources' prior plus the comparison
@@ -29,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .blocking import PASSES, Candidates
+from .blocking import PASSES, BlockingPass, Candidates
 from .comparisons import COMPARISONS, Comparison, Features, compare, by_name
 from .exclusivity import coverage
 
@@ -47,6 +52,13 @@ class Model:
     # "S>T" -> share of source S's records whose child is in T's extract (see mash.link.exclusivity)
     coverage: dict[str, float] = field(default_factory=dict)
     twins_guarded: bool = True            # the data hold twins (see twins_seen), so the twins guard applies
+    # which safeguards fired while estimating, and the sanity checks (see :func:`sanity_checks`); counts only
+    safeguards: dict = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        """The model passed its sanity checks (a model stored before they existed counts as usable)."""
+        return all(self.safeguards.get("checks", {}).values())
 
     def weights(self, name: str) -> np.ndarray:
         """log2(m/u) per level, 0 for the null level."""
@@ -82,7 +94,7 @@ class Model:
                 "source_prior_weights": dict(self.source_prior_weights), "coverage": dict(self.coverage),
                 "comparisons": comparisons,
                 "twins_guard": twins_guard.__doc__.split("\n\n")[0].strip(), "twins_guarded": self.twins_guarded,
-                "training": self.training}
+                "training": self.training, "safeguards": self.safeguards}
 
     @classmethod
     def from_dict(cls, document: dict) -> "Model":
@@ -100,7 +112,8 @@ class Model:
                    source_prior_weights={name: float(weight) for name, weight
                                          in document.get("source_prior_weights", {}).items()},
                    coverage={name: float(share) for name, share in document.get("coverage", {}).items()},
-                   twins_guarded=bool(document.get("twins_guarded", True)))
+                   twins_guarded=bool(document.get("twins_guarded", True)),
+                   safeguards=dict(document.get("safeguards", {})))
 
 
 def _distribution(levels: np.ndarray, n_levels: int, weights: np.ndarray | None, floor: float) -> np.ndarray:
@@ -126,11 +139,71 @@ def _u_from(levels: pd.DataFrame, non_match: np.ndarray | None, floor: float) ->
     return {c.name: _distribution(levels[c.name].to_numpy(), len(c.levels), non_match, floor) for c in COMPARISONS}
 
 
-def _starting_m(comparison: Comparison) -> np.ndarray:
-    """Before EM: most matches at the best level, halving level by level, 5% at the worst."""
-    n = len(comparison.levels)
-    share = np.array([0.5 ** i for i in range(n - 1)] + [0.05])
+# A weak prior for m, per comparison and level (1..): how the records of one child from two agencies usually compare
+# (domain knowledge: most agree exactly, a few carry a typo, a variant or a swapped day and month; a home is often
+# out of date). EM adds it as pseudo-counts worth PRIOR_MATCHES matches, so that m is never degenerate (no level
+# of a comparison impossible for a match) and a comparison no accepted pass trains (see _fit_m) keeps these values.
+PRIOR_M = {
+    "nhs_number": (0.995, 0.005),    # two valid identifiers of one child differ rarely: a prior that
+    "upn": (0.995, 0.005),           # allowed more would soften the evidence of two different ones
+    "given_name": (0.01, 0.80, 0.06, 0.05, 0.03, 0.02, 0.01, 0.02),
+    "family_name": (0.85, 0.03, 0.05, 0.02, 0.01, 0.04),
+    "middle_name": (0.85, 0.05, 0.10),
+    "date_of_birth": (0.85, 0.01, 0.02, 0.06, 0.02, 0.02, 0.02),
+    "sex": (0.97, 0.03),
+    "home": (0.60, 0.05, 0.03, 0.05, 0.05, 0.05, 0.17),
+}
+PRIOR_MATCHES = 20.0
+# Comparisons whose best level says "the same person" far more often than chance: a pass whose matches do not
+# agree on them at least 2^PERSON_BITS times more often than random pairs do has found something else (households,
+# namesakes sharing a placeholder) and is rejected. Real records of one child score 5 to 13 bits here.
+PERSON_COMPARISONS = ("nhs_number", "upn", "given_name", "family_name", "date_of_birth")
+PERSON_BITS = 3.0
+ALL_MATCHES = 0.99            # a pass whose EM finds more of its pairs matches than this, not keyed on an identifier,
+                              # must show matches plainly people (2 * PERSON_BITS) to be kept
+IDENTIFIERS = frozenset({"nhs_number", "upn"})
+
+
+def prior_m(comparison: Comparison) -> np.ndarray:
+    """The weak prior of m for a comparison (index 0, the null level, 1.0)."""
+    share = np.array(PRIOR_M[comparison.name], dtype=float)
+    if len(share) != len(comparison.levels):
+        raise ValueError(f"PRIOR_M['{comparison.name}'] needs one value per level ({len(comparison.levels)})")
     return np.concatenate(([1.0], share / share.sum()))
+
+
+def agreement_level(comparison: Comparison) -> int:
+    """The level of plain agreement ('exact', or else the first level): what term frequencies adjust and what
+    must never count against a match."""
+    labels = comparison.labels()
+    return labels.index("exact") if "exact" in labels else 1
+
+
+def monotone(m: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, int]:
+    """m adjusted so that the weight log2(m/u) never rises from a level to the next (a closer level never weighs
+    less than a further one): adjacent levels that violate it are pooled (pool adjacent violators, weighted by u),
+    the levels of a pool sharing the ratio sum(m)/sum(u) and keeping their total m; and how many levels were
+    pooled into a neighbour. As m and u each sum to one, the best level then never weighs below 0."""
+    blocks: list[list[float]] = []                        # per pool: its m, its u, its levels
+    for m_level, u_level in zip(m[1:], u[1:]):
+        blocks.append([float(m_level), float(u_level), 1])
+        while len(blocks) > 1 and blocks[-2][0] * blocks[-1][1] < blocks[-1][0] * blocks[-2][1] * (1 - 1e-9):
+            m_last, u_last, levels = blocks.pop()
+            blocks[-1][0] += m_last
+            blocks[-1][1] += u_last
+            blocks[-1][2] += levels
+    ratio = np.repeat([block[0] / block[1] for block in blocks], [block[2] for block in blocks])
+    return np.concatenate(([1.0], ratio * u[1:])), sum(block[2] - 1 for block in blocks)
+
+
+def _m_distribution(levels: np.ndarray, comparison: Comparison, matched: np.ndarray, u: np.ndarray,
+                    floor: float) -> np.ndarray:
+    """m from the expected matches ``matched`` per pattern (their levels ``levels``) and the weak prior, floored,
+    made monotone (see :func:`monotone`)."""
+    counts = np.bincount(levels, weights=matched, minlength=len(comparison.levels) + 1)[1:]
+    share = np.maximum(counts + PRIOR_MATCHES * prior_m(comparison)[1:], 0.0)
+    share = np.maximum(share / share.sum(), floor)
+    return monotone(np.concatenate(([1.0], share / share.sum())), u)[0]
 
 
 COLUMN = {comparison.name: j for j, comparison in enumerate(COMPARISONS)}
@@ -174,7 +247,7 @@ def expectation_maximisation(patterns: Patterns, counts: np.ndarray, names: list
                              ) -> tuple[dict, float, int]:
     """EM over level patterns weighted by ``counts`` (pairs per pattern), using comparisons ``names``: returns m
     (re-estimated if ``fit_m``), the match share among the counted pairs and the iterations used. u stays
-    fixed."""
+    fixed. Each re-estimated m has the weak prior added and is made monotone (:func:`_m_distribution`)."""
     m = {name: m[name].copy() for name in names}
     if not counts.sum():
         return m, share, 0
@@ -185,7 +258,7 @@ def expectation_maximisation(patterns: Patterns, counts: np.ndarray, names: list
         share = new_share
         if fit_m:
             for name in names:
-                new_m = _distribution(patterns.rows[:, COLUMN[name]], len(m[name]) - 1, matched, floor)
+                new_m = _m_distribution(patterns.rows[:, COLUMN[name]], by_name(name), matched, u[name], floor)
                 change = max(change, float(np.abs(new_m - m[name]).max()))
                 m[name] = new_m
         if change < tolerance:
@@ -193,11 +266,36 @@ def expectation_maximisation(patterns: Patterns, counts: np.ndarray, names: list
     return m, share, iteration
 
 
+def _pass_rejected(blocking_pass: BlockingPass, patterns: Patterns, counts: np.ndarray, names: list[str], m: dict, u: dict,
+                   share: float) -> str | None:
+    """Why a blocking pass's EM estimate is not to be trusted (None: it is): it found no matches, or its matches
+    do not agree on a person's identifiers, names and date of birth far more often than random pairs (see
+    PERSON_BITS; twice as often, in bits, when, keyed on anything but an identifier, it found all its pairs
+    matches)."""
+    expected = share * counts.sum()
+    if expected < 1.0:
+        return "no matches"
+    # all matches: EM did not tell matches from non-matches, unless its matches are plainly people (a pass on a
+    # name and date of birth in a file of duplicates can be all matches), so they must clear twice the bar
+    all_matches = share > ALL_MATCHES and not blocking_pass.compared_on <= IDENTIFIERS
+    bar = 2 * PERSON_BITS if all_matches else PERSON_BITS
+    matched = counts * _posterior(patterns.log2_bayes_factors(names, m, u), share)
+    for name in names:
+        if name in PERSON_COMPARISONS:
+            known = matched[patterns.rows[:, COLUMN[name]] > 0].sum()
+            agree = agreement_level(by_name(name))
+            if known >= 5.0 and np.log2(m[name][agree] / u[name][agree]) < bar:
+                return "all matches" if all_matches else f"{name} agreement is no evidence"
+    return None
+
+
 def _fit_m(patterns: Patterns, candidates: Candidates, u: dict, iterations: int, tolerance: float,
-           floor: float, training: np.ndarray) -> tuple[dict, dict]:
+           floor: float, training: np.ndarray) -> tuple[dict, dict, list[str]]:
     """m by EM once per blocking pass (over the comparisons the pass does not force to agree) on the pairs marked
-    ``training``, averaged weighted by each pass's expected number of matches."""
-    start = {c.name: _starting_m(c) for c in COMPARISONS}
+    ``training``, averaged over the passes not rejected (see :func:`_pass_rejected`) weighted by each one's expected
+    number of matches; a comparison no accepted pass trains keeps its weak prior. Returns m, per pass its counts
+    (and why it was rejected) and the comparisons left at their prior."""
+    start = {c.name: prior_m(c) for c in COMPARISONS}
     sums = {name: np.zeros_like(table) for name, table in start.items()}
     totals = dict.fromkeys(start, 0.0)
     per_pass = {}
@@ -209,13 +307,19 @@ def _fit_m(patterns: Patterns, candidates: Candidates, u: dict, iterations: int,
         m, share, used = expectation_maximisation(patterns, counts, names, u, start, 0.5, True, iterations,
                                                   tolerance, floor)
         expected = share * counts.sum()
+        rejected = _pass_rejected(blocking_pass, patterns, counts, names, m, u, share)
         per_pass[blocking_pass.name] = {"pairs": int(counts.sum()), "iterations": used,
                                         "expected_matches": round(expected, 1)}
+        if rejected:
+            per_pass[blocking_pass.name]["rejected"] = rejected
+            continue
         for name in names:
             if counts[patterns.rows[:, COLUMN[name]] > 0].any():
                 sums[name] += expected * m[name]
                 totals[name] += expected
-    return {name: sums[name] / totals[name] if totals[name] > 0 else start[name] for name in start}, per_pass
+    fitted = {name: monotone(sums[name] / totals[name] if totals[name] > 0 else start[name], u[name])[0]
+              for name in start}
+    return fitted, per_pass, [name for name in start if totals[name] == 0]
 
 
 def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u_sample: int, seed: int,
@@ -250,7 +354,7 @@ def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u
     non_match = np.ones(len(sample_levels))
     for _ in range(2):
         u = _u_from(sample_levels, non_match, floor)
-        m, per_pass = _fit_m(patterns, candidates, u, iterations, tolerance, floor, training)
+        m, per_pass, from_prior = _fit_m(patterns, candidates, u, iterations, tolerance, floor, training)
         _, share, used = expectation_maximisation(patterns, all_counts, all_names, u, m, 0.5, False, iterations,
                                                   tolerance, floor)
         if len(candidate_codes):
@@ -259,16 +363,67 @@ def estimate(features: Features, candidates: Candidates, levels: pd.DataFrame, u
     all_pairs = max(n * (n - 1) // 2, 1)
     prior = float(np.clip(share * len(levels) / all_pairs, floor * floor, 1 - floor))
     model = Model(m=m, u=u, prior=prior, candidate_match_share=share, twins_guarded=guarded,
-                  training={"u_random_pairs": len(sample_levels),
+                  training={"records": n, "u_random_pairs": len(sample_levels),
                             "u_random_pairs_that_are_candidates": int(is_candidate.sum()),
                             "pairs_left_out_of_training_as_twins": int((~training).sum()),
                             "em_passes": per_pass, "prior_iterations": used, "probability_floor": floor})
     evidence = score(features, candidates, levels, model)["match_weight"].to_numpy() - model.prior_weight
-    model.source_prior_weights, model.training["source_pairs"] = source_priors(
-        features, candidates, evidence, prior, iterations, tolerance)
-    model.coverage = coverage(features.source, candidates.left, candidates.right,
-                              evidence + model.pair_prior_weights(features, candidates.left, candidates.right))
+    weights, model.training["source_pairs"] = source_priors(features, candidates, evidence, prior, iterations,
+                                                            tolerance)
+    model.source_prior_weights, bounded = bounded_source_priors(weights)
+    covered = coverage(features.source, candidates.left, candidates.right,
+                       evidence + model.pair_prior_weights(features, candidates.left, candidates.right))
+    model.coverage = {key: min(share, COVERAGE_CEILING) for key, share in covered.items()}
+    model.safeguards = {"em_passes_rejected": {name: counts["rejected"] for name, counts in per_pass.items()
+                                               if "rejected" in counts},
+                        "m_from_prior": from_prior, "source_priors_bounded": bounded,
+                        "coverage_capped": sorted(key for key, share in covered.items() if share > COVERAGE_CEILING)}
+    model.safeguards["checks"] = sanity_checks(model, n, len(levels))
     return model
+
+
+# No extract is taken to hold more than this share of another's children: the extracts' evidence (.exclusivity)
+# for a pair alone in both then stays under 2 * log2(1 / (1 - COVERAGE_CEILING)), about 13 bits, however sure the
+# estimate (an extract is never complete: children move in, are born, are missed).
+COVERAGE_CEILING = 0.99
+
+# A pair of records of one source is at most 2^SOURCE_PRIOR_BOUND times likelier (before any evidence) to be one
+# child than a pair of that source and another: an extract that lists a child twice far more often than the other
+# extracts list that child at all says the evidence within it was misread (siblings taken for one child).
+SOURCE_PRIOR_BOUND = 4.0
+
+
+def bounded_source_priors(weights: dict[str, float]) -> tuple[dict[str, float], list[str]]:
+    """The priors per pair of sources (see :func:`source_priors`) with each source's own pairs' prior at most
+    SOURCE_PRIOR_BOUND bits above its best prior with another source (a source without candidate pairs with
+    another keeps its own); and the pairs of sources whose prior was lowered."""
+    bounded, lowered = dict(weights), []
+    for name, weight in weights.items():
+        source, other = name.split("|")
+        if source != other:
+            continue
+        cross = [w for key, w in weights.items() if source in key.split("|") and key != name]
+        if cross and weight > max(cross) + SOURCE_PRIOR_BOUND:
+            bounded[name] = max(cross) + SOURCE_PRIOR_BOUND
+            lowered.append(name)
+    return bounded, lowered
+
+
+MAX_MATCHES_PER_RECORD = 5.0    # expected matching pairs per record: more says EM took whole blocks for matches
+
+
+def sanity_checks(model: Model, records: int, candidate_pairs: int) -> dict[str, bool]:
+    """The fitted model's sanity checks, each True when it holds: weights monotone in level order and the best
+    level of every comparison not against a match; at least one blocking pass's EM accepted, if any had pairs to
+    train on (else m is the weak prior alone); the matches expected among the candidate pairs neither none nor implausibly many."""
+    monotone_weights = all(np.all(np.diff(model.weights(c.name)[1:]) <= 1e-9)
+                           and model.weights(c.name)[agreement_level(c)] >= 0 for c in COMPARISONS)
+    passes = model.training.get("em_passes", {})
+    expected = model.candidate_match_share * candidate_pairs
+    return {"weights_monotone": bool(monotone_weights),
+            "an_em_pass_accepted": not passes or any("rejected" not in counts for counts in passes.values()),
+            "expected_matches_plausible": bool(candidate_pairs == 0
+                                               or 0.5 <= expected <= MAX_MATCHES_PER_RECORD * max(records, 1))}
 
 
 def source_pairs(features: Features, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -367,10 +522,13 @@ def score(features: Features, candidates: Candidates, levels: pd.DataFrame, mode
         level = levels[comparison.name].to_numpy()
         weight = model.weights(comparison.name)[level]
         if comparison.term_frequency:
-            exact = level == 1
+            agree = agreement_level(comparison)
+            exact = level == agree
             frequency = term_frequencies(features.codes(comparison.term_frequency)[0])
             u_value = np.maximum(frequency[candidates.left[exact]], model.training["probability_floor"])
-            weight[exact] = np.log2(model.m[comparison.name][1] / u_value)
+            # a common name agreeing says less, but never less than the next level nor against a match
+            weight[exact] = np.maximum(np.log2(model.m[comparison.name][agree] / u_value),
+                                       max(model.weights(comparison.name)[agree + 1], 0.0))
         weights[f"w_{comparison.name}"] = weight
     frame = pd.DataFrame(weights)
     frame["w_twins_guard"] = twins_guard(levels, frame) if model.twins_guarded else 0.0

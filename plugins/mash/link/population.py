@@ -56,6 +56,8 @@ class MatchSummary:
     split: int
     records_moved: int
     invalid_identifiers: dict[str, dict[str, int]]   # per source: NHS numbers and UPNs present but invalid
+    model_checks_failed: int = 0   # sanity checks the model estimated tonight failed (see mash.link.model)
+    last_good_model_used: bool = False   # ... so tonight was scored with the last model that passed them
 
     def as_dict(self) -> dict[str, int]:
         """Flat, for XCom: the invalid identifiers as invalid_<identifier>_<source> counts."""
@@ -111,9 +113,29 @@ def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = 
     """Match the store's current person records; incremental when a matched population exists, unless ``full``.
     ``features``: the file where the runs remember their features (see the module's docstring)."""
     records, must_link, cannot_link, previous, remembered = _inputs(engine, full, features)
+    fallback = None
+    if previous is None:
+        with engine.connect() as conn:
+            fallback = last_good_model(conn)
     result = link(records, settings, must_link=must_link, cannot_link=cannot_link, previous=previous,
-                  remembered=remembered)
+                  remembered=remembered, fallback=fallback)
+    if result.stats["model"]["failed_checks"]:
+        log.warning("matching: the estimated model failed %d sanity check(s); scored with the %s model",
+                    len(result.stats["model"]["failed_checks"]), result.stats["model"]["used"])
     return _store_result(engine, run_id, result, previous, features)
+
+
+def last_good_model(conn: Connection) -> Model | None:
+    """The latest stored model that passed its sanity checks, for a full relink whose estimate fails them; None
+    when there is none of this version."""
+    for (text,) in conn.execute(select(link_model.c.model).order_by(link_model.c.created_at.desc())):
+        try:
+            model = Model.from_dict(json.loads(text))
+        except ValueError:
+            return None
+        if model.usable:
+            return model
+    return None
 
 
 def plan_partitions(engine: Engine, directory: Path, partitions: int, settings: LinkSettings | None = None,
@@ -198,7 +220,9 @@ def _store_result(engine: Engine, run_id: str, result: LinkResult, previous: Pre
                         links=int((pairs["decision"] == "link").sum()), reviews=reviews,
                         new_children=changes.new, merged=changes.merged, split=changes.split,
                         records_moved=changes.records_moved,
-                        invalid_identifiers=result.stats["invalid_identifiers"])
+                        invalid_identifiers=result.stats["invalid_identifiers"],
+                        model_checks_failed=len(result.stats["model"]["failed_checks"]),
+                        last_good_model_used=result.stats["model"]["used"] == "fallback")
 
 
 def _store_fingerprints(conn: Connection, record_ids: pd.Series, prints: np.ndarray, rescored: set[str]) -> None:
