@@ -1,14 +1,21 @@
 """Link quality: how well a matcher finds the same child across the agencies' person records.
 
 What it does
-    Generates one night for ``--children`` children with ``mash.synth.generate`` (``--noise``, ``--seed``), turns
-    it into the matcher's input with ``mash.link.records.records_from_night`` and writes, into ``--out`` DIR:
+    Generates one night for ``--children`` children with ``mash.synth.generate`` in the generator shape ``--shape``
+    (a preset of ``mash.synth.SHAPES``: the default town, a listing of households beside a source without
+    addresses, placeholder postcodes, parents beside children, heavier noise, US/German/Dutch addresses, ...;
+    ``--noise`` overrides its noise; ``--seed``), turns it into the matcher's input with
+    ``mash.link.records.records_from_night`` and writes, into ``--out`` DIR:
 
       input.csv    the person records (record_id, source, nhs_number, upn, given_name, middle_names, family_name,
                    former_family_name, date_of_birth, sex, postcode, address, preferred_name), the input of
                    ``mash link``; former_family_name and preferred_name are extra columns a matcher may ignore
-      truth.csv    record_id, child_key: who each record really is, from the generator's ground_truth.csv
+      truth.csv    record_id, child_key: who each record really is, from the generator's ground_truth.csv; and
+                   source, name_origin and kind (child or adult), from the generator's people.csv
       synth/       the generated night itself
+      scores.json  every matcher's scores, with the breakdowns below
+
+    ``--all-shapes`` does all that for every shape, each in DIR/<shape>, and ends with one table of them all.
 
     Then it runs each ``--matcher``:
 
@@ -35,12 +42,21 @@ Scores (one markdown table row per clustering)
     ``decision``): auto-link precision = share of decision=link pairs that are truly the same; review pairs =
     pairs with decision=review, and the share of all records that are in at least one of them.
 
+    Breakdowns (printed before the overall table, where truth.csv has the columns): per name-origin group of the
+    generator (English, Irish, South Asian, Eastern European, African, Caribbean, Chinese, Mixed) and per child or
+    adult, recall over the true pairs of the group's people and precision over the linked pairs with at least one
+    record of the group (a false link between two groups counts against both); per pair of sources, over the true
+    and the linked pairs with one record from each source.
+
 Usage (from the repository root)
     .venv/bin/python bench/link_quality.py --out var/link-quality                   # 20,000 children, mash link
     .venv/bin/python bench/link_quality.py --out var/lq-high --noise high --matcher nhs --matcher mash
     .venv/bin/python bench/link_quality.py --out var/lq --children 100000 --seed 7
     .venv/bin/python bench/link_quality.py --out /tmp/lq400k --reuse --matcher mash --matcher splink
     .venv/bin/python bench/link_quality.py --out var/lq --score-only var/lq/splink/clusters.csv
+    .venv/bin/python bench/link_quality.py --out /tmp/lq18/households-no-address --children 4000 \
+        --shape households-no-address --matcher mash --matcher splink
+    .venv/bin/python bench/link_quality.py --out /tmp/lq18 --children 4000 --all-shapes --matcher mash --matcher splink
 """
 
 from __future__ import annotations
