@@ -79,6 +79,7 @@ TABLE = [("clustering", "name"), ("records", "records"), ("true pairs", "true_pa
          ("auto-link pairs", "auto_link_pairs"), ("auto-link precision", "auto_link_precision"),
          ("review pairs", "review_pairs"), ("records in review", "review_record_share"), ("seconds", "seconds"),
          ("peak RSS MB", "peak_rss_mb")]
+TEXT_COLUMNS = ("name", "group", "shape", "data", "fields")      # left-aligned in the markdown tables
 GROUP_TABLE = [("records", "records"), ("true pairs", "true_pairs"), ("predicted pairs", "predicted_pairs"),
                ("precision", "precision"), ("recall", "recall"), ("F1", "f1")]
 
@@ -332,7 +333,7 @@ def _cell(key: str, value) -> str:
 
 def markdown(results: list[dict], table: list[tuple[str, str]] = TABLE) -> str:
     lines = ["| " + " | ".join(title for title, _ in table) + " |",
-             "|" + "|".join("---" if key in ("name", "group", "shape", "data", "fields") else "---:" for _, key in table) + "|"]
+             "|" + "|".join("---" if key in TEXT_COLUMNS else "---:" for _, key in table) + "|"]
     for result in results:
         lines.append("| " + " | ".join(_cell(key, result.get(key)) for _, key in table) + " |")
     return "\n".join(lines)

@@ -108,8 +108,11 @@ def add_adults(population: Population, rng: random.Random) -> None:
         for sex, heritage, dob in parents:
             count += 1
             given = rng.choice(heritages[heritage]["male" if sex == "M" else "female"])
-            household.adults.append(Child(f"A{count:06d}", household, sex, given, "", surname_form(household.surname, sex),
-                                          "", dob, dob, household.ethnicity, nhs.issue()))
+            # A parent is a person record like a child's (the agencies' views of it are made the same way); its
+            # key, A..., keeps it apart from the children's C... in the truth.
+            household.adults.append(Child(f"A{count:06d}", household, sex, given, "",
+                                          surname_form(household.surname, sex), "", dob, dob, household.ethnicity,
+                                          nhs.issue()))
 
 
 def name_origin(household: Household) -> str:
