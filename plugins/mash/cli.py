@@ -95,10 +95,28 @@ def cmd_drops(args, home: Home) -> int:
 
 def cmd_synth(args, home: Home) -> int:
     from mash.synth import generate
+    from mash.synth.shapes import shape_named
+    try:
+        shape = shape_named(args.shape, agencies=tuple(args.agencies.split(",")) if args.agencies else None,
+                            households=args.households or None, adults=args.adults or None,
+                            no_address=tuple(args.no_address) if args.no_address else None,
+                            placeholder_postcodes=tuple(args.placeholder_postcodes) or None,
+                            address_format=args.address_format, noise=args.noise)
+    except ValueError as error:
+        print(f"mash synth: {error}", file=sys.stderr)
+        return 2
     summary = generate(children=args.children, seed=args.seed, nights=args.nights, out=args.out,
-                       start=args.start, noise=args.noise)
+                       start=args.start, shape=shape, with_people=args.people)
     print(summary)
     return 0
+
+
+def _agency_share(text: str) -> tuple[str, float]:
+    agency, _, share = text.partition("=")
+    try:
+        return agency, float(share)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not AGENCY=SHARE, e.g. health=0.8") from None
 
 
 def cmd_deliver(args, home: Home) -> int:
@@ -359,7 +377,24 @@ def parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--start", type=date.fromisoformat, default=date(2026, 11, 2),
                        help="extract date of the first night (YYYY-MM-DD)")
-    synth.add_argument("--noise", choices=["default", "high"], default="default")
+    synth.add_argument("--noise", help="default, high (twice the errors) or heavy (three times); "
+                                        "default: the shape's")
+    synth.add_argument("--shape", default="town",
+                       help="a preset of the options below (mash.synth.shapes.SHAPES): town (the default), "
+                            "households-no-address, households, no-address, placeholder-postcodes, adults, "
+                            "heavy-noise, us-addresses, de-addresses, nl-addresses")
+    synth.add_argument("--agencies", metavar="A,B", help="write only these agencies' drops")
+    synth.add_argument("--households", action="store_true",
+                       help="health lists whole households: every member, one surname, one address")
+    synth.add_argument("--adults", action="store_true", help="parents beside the children (health, police)")
+    synth.add_argument("--no-address", action="append", metavar="AGENCY",
+                       help="this agency's records have no address or postcode (repeatable)")
+    synth.add_argument("--placeholder-postcodes", action="append", type=_agency_share, default=[],
+                       metavar="AGENCY=SHARE", help="that share of the agency's records have postcode ZZ99 3VZ")
+    synth.add_argument("--address-format", help="uk, us, de or nl: addresses and postal codes as that country "
+                                                "writes them")
+    synth.add_argument("--people", action="store_true",
+                       help="also write people.csv: each person's name origin, ethnicity, child or adult")
     synth.set_defaults(func=cmd_synth)
 
     deliver = sub.add_parser("deliver", help="demo and test tool: act as the agencies, dropping a generated night into the landing zone")

@@ -90,6 +90,8 @@ def board_report(engine: Engine, month_text: str, out_dir: Path, today: date | N
                      extracts.identifier_quality(persons), extracts.identifier_quality),
         render.table("Records matched to another agency (latest matching run)",
                      extracts.matched_to_another_agency(links, names), extracts.matched_to_another_agency),
+        render.table("Records matched to another agency, by ethnic group (agencies recording ethnicity)",
+                     extracts.matched_by_ethnicity(links, persons), extracts.matched_by_ethnicity),
         render.table("Ethnicity not obtained", extracts.ethnicity_not_obtained(
             {a: persons[a] for a in extracts.ETHNICITY if a in persons}), extracts.ethnicity_not_obtained),
         render.table(f"Trends over the last {TREND_MONTHS} months", trend.set_index(["Month", "Agency"]),

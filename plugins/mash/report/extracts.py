@@ -1,5 +1,6 @@
 """How good each agency's data is, for the board: extracts on time, late or rejected, rows quarantined, NHS number
-and UPN completeness and validity, duplicates, records matched to another agency, ethnicity not obtained, trends.
+and UPN completeness and validity, duplicates, records matched to another agency (also by ethnic group: cohort
+studies find that minority children's records link less often), ethnicity not obtained, trends.
 
 Each function takes plain frames (the batch ledger, an agency's current person records, the matching's
 ``child_record``) and returns one table; tests/test_board_extracts.py checks them against hand-worked figures.
@@ -12,6 +13,8 @@ from datetime import date
 import pandas as pd
 from stdnum.gb import nhs, upn
 
+from mash.contracts import labels
+from mash.link.records import FEEDS
 from mash.report.figures import Month
 
 # Where each agency's person identifiers are: (file, {column: identifier}).
@@ -24,6 +27,9 @@ IDENTIFIERS = {
 ETHNICITY = {"schools": "pupils", "social_care": "children"}
 VALID = {"NHS number": nhs.is_valid, "UPN": upn.is_valid}
 NOT_OBTAINED = "NOBT"
+# The DfE's major ethnic groups, by the first letter of the code; the other codes (Chinese, any other ethnic group,
+# refused, not obtained) are groups of their own.
+ETHNIC_GROUPS = {"W": "White", "M": "Mixed", "A": "Asian or Asian British", "B": "Black or Black British"}
 
 
 def extract_punctuality(batches: pd.DataFrame, month: Month, agencies: list[str], on_time_days: int,
@@ -84,15 +90,51 @@ def identifier_quality(persons: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def matched_to_another_agency(child_records: pd.DataFrame, agencies: list[str]) -> pd.DataFrame:
     """Per agency, its current person records and the share whose child also has a record from another agency
     (the matching's latest run: ``child_record``, record ids ``<agency>:<local id>``)."""
-    records = child_records.assign(agency=child_records["record_id"].str.split(":", n=1).str[0])
-    agencies_per_child = records.groupby("child_id")["agency"].nunique()
-    records["shared"] = records["child_id"].map(agencies_per_child) > 1
+    records = _shared(child_records)
     rows = {}
     for agency in agencies:
         of = records[records["agency"] == agency]
         rows[agency] = {"Person records": len(of), "Matched to another agency": int(of["shared"].sum()),
                         "Matched %": _percent(of["shared"].sum(), len(of))}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _shared(child_records: pd.DataFrame) -> pd.DataFrame:
+    """``child_records`` with each record's agency and whether its child has a record from another agency."""
+    records = child_records.assign(agency=child_records["record_id"].str.split(":", n=1).str[0])
+    agencies_per_child = records.groupby("child_id")["agency"].nunique()
+    return records.assign(shared=records["child_id"].map(agencies_per_child) > 1)
+
+
+def ethnic_group(codes: pd.Series) -> pd.Series:
+    """The DfE major ethnic group of each ethnicity code ("Not recorded" where empty)."""
+    names = {code: label[0].upper() + label[1:] for code, label in labels("ethnicity").items()}
+    codes = codes.fillna("").astype(str).str.strip()
+    return codes.str[:1].map(ETHNIC_GROUPS).fillna(codes.map(names)).fillna("Not recorded")
+
+
+def matched_by_ethnicity(child_records: pd.DataFrame, persons: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per agency recording ethnicity (schools, social care) and ethnic group (the record's own, :func:`ethnic_group`):
+    its current person records and the share whose child also has a record from another agency (``child_record``;
+    a record the matching has not placed counts as unmatched). Health and police extracts carry no ethnicity."""
+    shared = _shared(child_records).drop_duplicates("record_id").set_index("record_id")["shared"]
+    order = [*ETHNIC_GROUPS.values(), *(label[0].upper() + label[1:] for code, label in labels("ethnicity").items()
+                                        if code[0] not in ETHNIC_GROUPS), "Not recorded"]
+    rows = []
+    for agency in ETHNICITY:
+        if agency not in persons:
+            continue
+        frame = persons[agency]
+        ids = agency + ":" + frame[FEEDS[agency].columns["record_id"]].astype(str)
+        matched = ids.map(shared).fillna(False).astype(bool)
+        groups = ethnic_group(frame["ethnicity"])
+        for group in [g for g in order if (groups == g).any()]:
+            of = groups == group
+            rows.append({"Agency": agency, "Ethnic group": group, "Person records": int(of.sum()),
+                         "Matched to another agency": int((of & matched).sum()),
+                         "Matched %": _percent((of & matched).sum(), of.sum())})
+    columns = ["Agency", "Ethnic group", "Person records", "Matched to another agency", "Matched %"]
+    return pd.DataFrame(rows, columns=columns).set_index(["Agency", "Ethnic group"])
 
 
 def ethnicity_not_obtained(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -3,11 +3,15 @@ social care and the consent register, with realistic errors and a ground truth o
 
     from mash.synth import generate
     summary = generate(children=2000, seed=1, nights=3, out=Path("var/synth"))
+    generate(children=2000, seed=1, nights=1, out=Path("var/hh"), shape=SHAPES["households-no-address"])
+
+A shape (:mod:`mash.synth.shapes`) writes the same town as other feeds would: listings of households, sources
+without addresses, placeholder postcodes, parents beside children, heavier noise, non-UK addresses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -15,14 +19,15 @@ from mash.contracts import contracts
 
 from .dates import Formatter
 from .consent import Consent
-from .extracts import write_drop, write_ground_truth
+from .extracts import write_drop, write_ground_truth, write_people
 from .health import Health
 from .police import Police
 from .schools import Schools
+from .shapes import AGENCIES, SHAPES, Shape, people
 from .social_care import SocialCare
 from .world import World
 
-AGENCIES = ("health", "police", "schools", "social_care", "consent")
+__all__ = ["AGENCIES", "SHAPES", "Shape", "Summary", "generate"]
 
 
 @dataclass(frozen=True)
@@ -36,12 +41,20 @@ class Summary:
 
 
 def generate(children: int, seed: int, nights: int, out: Path, start: date = date(2026, 11, 2),
-             noise: str = "default") -> Summary:
-    """Write ``nights`` consecutive nightly drops for a town of ``children`` children into ``out``."""
+             noise: str = "default", shape: Shape | None = None, with_people: bool = False) -> Summary:
+    """Write ``nights`` consecutive nightly drops for a town of ``children`` children into ``out``.
+
+    ``shape`` (default: one town's five agencies) says what the drops look like; ``noise`` other than default
+    overrides the shape's. ``with_people`` also writes people.csv: each person's name origin, heritage, ethnicity
+    and whether a child or an adult, for measuring quality per group.
+    """
     if children < 1 or nights < 1:
         raise ValueError("children and nights must be at least 1")
+    shape = shape or Shape()
+    if noise != "default":
+        shape = replace(shape, noise=noise)
     out = Path(out)
-    world = World.create(children, seed, nights, start, noise)
+    world = World.create(children, seed, nights, start, shape)
     schools = Schools(world)
     health = Health(world)
     police = Police(world)
@@ -56,7 +69,7 @@ def generate(children: int, seed: int, nights: int, out: Path, start: date = dat
         extract_date = start + timedelta(days=night - 1)
         night_dir = out / f"night-{night:02d}"
         counts = {}
-        for agency in AGENCIES:
+        for agency in shape.agencies:
             tables, records = sources[agency].snapshot(extract_date.toordinal(), formatters[agency])
             for contract_file, record_id, child_key in records:
                 truth[(agency, contract_file, record_id)] = child_key
@@ -65,7 +78,9 @@ def generate(children: int, seed: int, nights: int, out: Path, start: date = dat
         per_night.append(counts)
     out.mkdir(parents=True, exist_ok=True)
     write_ground_truth(out / "ground_truth.csv", truth)
-    persons = {agency: sum(1 for key in truth if key[0] == agency) for agency in AGENCIES}
+    if with_people:
+        write_people(out / "people.csv", people(world.population))
+    persons = {agency: sum(1 for key in truth if key[0] == agency) for agency in shape.agencies}
     population = world.population
     return Summary(population.initial, len(population.children), len(population.households), persons,
                    tuple(per_night))

@@ -14,6 +14,7 @@ from .noise import cp1252_safe
 
 PYTHON_ENCODINGS = {"utf-8": "utf-8", "windows-1252": "cp1252"}
 GROUND_TRUTH_COLUMNS = ("agency", "contract_file", "record_id", "child_key")
+PEOPLE_COLUMNS = ("child_key", "household", "name_origin", "heritage", "ethnicity", "kind")
 
 
 def file_encoding(agency: str, contract: Contract) -> str:
@@ -44,7 +45,16 @@ def write_drop(night_dir: Path, contract: Contract, extract_date: date, tables: 
 
 
 def write_ground_truth(path: Path, truth: dict[tuple[str, str, str], str]) -> None:
+    _write_csv(path, GROUND_TRUTH_COLUMNS, ((*key, child_key) for key, child_key in truth.items()))
+
+
+def write_people(path: Path, rows) -> None:
+    """Who each person of the ground truth is, by group (child_key is the person's key, an adult's too)."""
+    _write_csv(path, PEOPLE_COLUMNS, rows)
+
+
+def _write_csv(path: Path, header, rows) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-        writer.writerow(GROUND_TRUTH_COLUMNS)
-        writer.writerows((*key, child_key) for key, child_key in truth.items())
+        writer.writerow(header)
+        writer.writerows(rows)

@@ -59,6 +59,39 @@ class Health:
                                   rng.choice(("Baby", "Baby", "")), rng.random() < BABY_PLACEHOLDER)
                 self._events(patient)
                 self.patients.append(patient)
+        if world.shape.adults or world.shape.households:
+            self._shape_patients(dict(zip((c.key for c in world.population.children), ids)))
+
+    def _shape_patients(self, numbers: dict[str, int]) -> None:
+        """The shape's patients, drawn from its own random source: parents (registered as often as children), and
+        in a listing of households every member of each household known, written with one surname and address."""
+        world, rng = self.world, self.world.shape_rng
+        listed = {p.child.key for p in self.patients}
+        known = {p.child.household.hid for p in self.patients}
+        adults = [a for h in world.population.households for a in h.adults]
+        registered = {a.key for a in adults if rng.random() < KNOWN}
+        if world.shape.households:
+            known |= {a.household.hid for a in adults if a.key in registered}
+            registered = {a.key for a in adults if a.household.hid in known}
+        for number, adult in enumerate(adults, 10_000_000):
+            if adult.key in registered:
+                self.patients.append(Patient(f"K{number}", adult, world.shape_noise.view(adult, self.agency), "",
+                                             False))
+        if not world.shape.households:
+            return
+        for child in world.population.children:
+            if child.key not in listed and child.household.hid in known:
+                self.patients.append(Patient(f"K{numbers[child.key]}", child,
+                                             world.shape_noise.view(child, self.agency),
+                                             rng.choice(("Baby", "Baby", "")), rng.random() < BABY_PLACEHOLDER))
+        heads: dict[int, View] = {}
+        surnames: dict[tuple[int, str], str] = {}
+        for patient in sorted(self.patients, key=lambda p: p.child.key):   # parents (A...) first
+            view, person = patient.view, patient.child
+            head = heads.setdefault(person.household.hid, view)
+            view.stale, view.address_lag = False, head.address_lag
+            view.no_postcode, view.placeholder = head.no_postcode, head.placeholder
+            view.family = surnames.setdefault((person.household.hid, person.surname), view.family)
 
     def _event(self, patient: Patient, day: int, kind: str, reason: str = "") -> None:
         rng = self.world.rng

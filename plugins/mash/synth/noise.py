@@ -17,9 +17,10 @@ from unidecode import unidecode
 
 from .identifiers import mistype_nhs
 from .population import Child, data
+from .shapes import PLACEHOLDER_POSTCODE, Shape
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
-HIGH_FACTOR = 2.0
+NOISE_FACTORS = {"default": 1.0, "high": 2.0, "heavy": 3.0}
 MAX_RATE = 0.95
 
 
@@ -54,10 +55,10 @@ AGENCY_RATES = {
 
 
 def rates_for(agency: str, noise: str) -> Rates:
-    if noise not in ("default", "high"):
-        raise ValueError(f"noise must be 'default' or 'high', not {noise!r}")
+    if noise not in NOISE_FACTORS:
+        raise ValueError(f"noise must be one of {', '.join(NOISE_FACTORS)}, not {noise!r}")
     rates = AGENCY_RATES[agency]
-    return rates.scaled(HIGH_FACTOR) if noise == "high" else rates
+    return rates if noise == "default" else rates.scaled(NOISE_FACTORS[noise])
 
 
 @cache
@@ -113,14 +114,16 @@ class View:
     stale: bool
     address_lag: int
     no_postcode: bool
+    no_address: bool = False        # the shape's agency records no address at all
+    placeholder: bool = False       # the postcode is the placeholder value
 
 
 class Noise:
     """Makes each agency record's own view of a child with that agency's error rates."""
 
-    def __init__(self, rng: random.Random, noise: str):
-        self.rng = rng
-        self.rates = {agency: rates_for(agency, noise) for agency in AGENCY_RATES}
+    def __init__(self, rng: random.Random, shape: Shape, shape_rng: random.Random):
+        self.rng, self.shape, self.shape_rng = rng, shape, shape_rng
+        self.rates = {agency: rates_for(agency, shape.noise) for agency in AGENCY_RATES}
         self.variants = data("names")["variants"]
 
     def _name(self, name: str, rates: Rates, nickname: bool) -> str:
@@ -162,10 +165,18 @@ class Noise:
             nhs = ""
         elif rng.random() < rates.nhs_mistyped:
             nhs = mistype_nhs(nhs, rng)
-        return View(given, middle, family, preferred, dob, nhs, rng.random() < rates.stale_address,
+        view = View(given, middle, family, preferred, dob, nhs, rng.random() < rates.stale_address,
                     rng.randint(0, 45), rng.random() < rates.no_postcode)
+        view.no_address = agency in self.shape.no_address
+        share = self.shape.placeholder_share(agency)
+        view.placeholder = bool(share) and self.shape_rng.random() < share
+        return view
 
     def address(self, child: Child, view: View, created: int, day: int) -> tuple[str, str]:
         """The address this record shows on ``day``: updated after a lag, or never where the record is stale."""
+        if view.no_address:
+            return "", ""
         address, postcode = child.household.address_on(created if view.stale else day - view.address_lag)
+        if view.placeholder:
+            return address, PLACEHOLDER_POSTCODE
         return address, "" if view.no_postcode else postcode

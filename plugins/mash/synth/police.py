@@ -61,6 +61,8 @@ class Police:
                         if child.age_on(day) >= max(min_age, 0.1) and child.age_on(day) < 18:
                             self._add(self._incident(kind, day), child, role)
         self.incidents.sort(key=lambda i: (i.day, i.minute, i.incident_id))
+        if world.shape.adults:
+            self._parents()
 
     def _incident(self, kind: str, day: int) -> Incident:
         rng = self.world.rng
@@ -81,13 +83,22 @@ class Police:
             for child in present:
                 self._add(incident, child, "PRESENT")
 
-    def _add(self, incident: Incident, child: Child, role: str) -> None:
+    def _parents(self) -> None:
+        """A shape with adults: the parents at each domestic abuse incident, the mother as victim, the father as
+        suspect, drawn from the shape's own random source (the police file then holds adults too)."""
+        for incident in [i for i in self.incidents if i.kind == "DA"]:
+            for parent in incident.children[0][0].household.adults:
+                self._add(incident, parent, "VICTIM" if parent.sex == "F" else "SUSPECT", shape=True)
+
+    def _add(self, incident: Incident, child: Child, role: str, shape: bool = False) -> None:
         incident.children.append((child, role))
         record = self.records.get(child.key)
         if record is None:
-            number = self.world.rng.randrange(10**6, 10**7)
+            world = self.world
+            rng, noise = (world.shape_rng, world.shape_noise) if shape else (world.rng, world.noise)
+            number = rng.randrange(10**6, 10**7)
             record = self.records[child.key] = PoliceRecord(f"P{number}{len(self.records):05d}", child,
-                                                            self.world.noise.view(child, self.agency), incident.day)
+                                                            noise.view(child, self.agency), incident.day)
         record.incidents.append(incident)
 
     def snapshot(self, extract_day: int, fmt: Formatter):

@@ -21,6 +21,9 @@ HYPHENATED_RATE = 0.05
 CHANGED_SURNAME_RATE = 0.02
 MOVES_PER_YEAR = 0.12
 UNIT_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
+# Non-UK address formats: the town (and region) an address is written with. US: number first, 5-digit ZIP;
+# Germany: number after the street, 5-digit postcode written before the town; Netherlands: "1234 AB".
+FOREIGN_TOWNS = {"us": ("Springfield", "IL"), "de": ("Musterstadt", ""), "nl": ("Amersfoort", "")}
 
 
 @cache
@@ -50,6 +53,7 @@ class Household:
     gp_practice: str
     addresses: list[tuple[int, str, str]] = field(default_factory=list)   # (from day, address, postcode)
     children: list["Child"] = field(default_factory=list)
+    adults: list["Child"] = field(default_factory=list)    # parents, only in shapes with adults
 
     def address_on(self, day: int) -> tuple[str, str]:
         for since, address, postcode in reversed(self.addresses):
@@ -94,9 +98,14 @@ def surname_form(surname: str, sex: str) -> str:
 
 
 class Town:
-    """Streets with postcodes in the town's districts, and the addresses households live at."""
+    """Streets with postcodes in the town's districts, and the addresses households live at.
 
-    def __init__(self, rng: random.Random):
+    ``address_format`` other than uk writes the same street, number and postcode unit as another country writes an
+    address (:data:`FOREIGN_TOWNS`), with a postal code derived from the unit, so the draws and the households'
+    addresses stay the same whatever the format.
+    """
+
+    def __init__(self, rng: random.Random, address_format: str = "uk"):
         places = data("places")
         self.rng = rng
         self.name = places["town"]
@@ -107,25 +116,42 @@ class Town:
             units = [f"{district} {sector}{rng.choice(UNIT_LETTERS)}{rng.choice(UNIT_LETTERS)}" for _ in range(4)]
             self.streets.append((f"{root} {rng.choice(places['street_types'])}", units))
         self.refuge = places["refuge"]
+        self.format = address_format
+        self.areas = {d: i for i, d in enumerate(sorted([*places["districts"], *self.refuge["districts"]]))}
 
     def address(self) -> tuple[str, str]:
         street, units = self.rng.choice(self.streets)
         number = self.rng.randint(1, 160)
-        return f"{number} {street}, {self.name}", units[number * len(units) // 161]
+        return self._write(number, street, units[number * len(units) // 161], refuge=False)
 
     def refuge_address(self) -> tuple[str, str]:
         district = self.rng.choice(self.refuge["districts"])
         postcode = f"{district} {self.rng.randint(1, 9)}{self.rng.choice(UNIT_LETTERS)}{self.rng.choice(UNIT_LETTERS)}"
-        return f"{self.rng.randint(1, 90)} {self.rng.choice(self.streets)[0]}, {self.refuge['town']}", postcode
+        return self._write(self.rng.randint(1, 90), self.rng.choice(self.streets)[0], postcode, refuge=True)
+
+    def _write(self, number: int, street: str, unit: str, refuge: bool) -> tuple[str, str]:
+        if self.format == "uk":
+            return f"{number} {street}, {self.refuge['town'] if refuge else self.name}", unit
+        district, inward = unit.split(" ")
+        area, sector, letters = self.areas[district], inward[0], inward[1:]
+        place, region = FOREIGN_TOWNS[self.format]
+        place = f"North {place}" if refuge else place       # a refuge is out of the borough
+        digit = UNIT_LETTERS.index(letters[0]) % 10
+        if self.format == "us":
+            return f"{number} {street}, {place}, {region}", f"6{area:02d}{sector}{digit}"
+        if self.format == "de":
+            return f"{street} {number}, 3{area:02d}{sector}{digit} {place}", f"3{area:02d}{sector}{digit}"
+        return f"{street} {number}, {place}", f"3{area:02d}{sector} {letters}"
 
 
 class Population:
     """All children and households, over the whole simulated period [first_day, last_day]."""
 
-    def __init__(self, rng: random.Random, children: int, start: int, first_day: int, last_day: int):
+    def __init__(self, rng: random.Random, children: int, start: int, first_day: int, last_day: int,
+                 address_format: str = "uk"):
         self.rng = rng
         self.first_day, self.last_day = first_day, last_day
-        self.town = Town(rng)
+        self.town = Town(rng, address_format)
         self.nhs = NhsNumbers(rng)
         names = data("names")
         self.heritages = names["heritages"]

@@ -272,7 +272,7 @@ class SocialCare:
                 last_seen = max(last_seen or seen, seen)
         if open_cases:
             worker, manager = case.worker, case.manager
-        if case.refuge:
+        if case.refuge and not view.no_address:
             address, postcode, protected = case.refuge[0], case.refuge[1], "Y"
         else:
             (address, postcode), protected = noise.address(child, view, case.created, today), "N"
