@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import time
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -34,10 +34,6 @@ class ConfigError(Refused):
 
 
 # ---------------------------------------------------------------------------------------------------------- YAML
-
-class _DuplicateKey(yaml.MarkedYAMLError):
-    pass
-
 
 class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """YAML's safe loader (libyaml's parser when installed), refusing a key given twice in one mapping (``<<`` merges
@@ -55,8 +51,9 @@ class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
                 except TypeError:        # an unhashable key: the safe loader refuses it itself
                     continue
                 if first is not key_node.start_mark:
-                    raise _DuplicateKey(problem=f"duplicate key {key!r} (first given at line {first.line + 1})",
-                                        problem_mark=key_node.start_mark)
+                    raise yaml.constructor.ConstructorError(
+                        problem=f"duplicate key {key!r} (first given at line {first.line + 1})",
+                        problem_mark=key_node.start_mark)
         return super().construct_mapping(node, deep)
 
 
@@ -112,7 +109,8 @@ def _dotted(loc: tuple, data) -> str:
             data = data[part]
             ident = data.get("id") if isinstance(data, dict) else None
             named += f"[{ident if isinstance(ident, str) and ident else part + 1}]"
-        elif isinstance(part, str) and isinstance(data, dict) and (part in data or (part is loc[-1] and part != "[key]")):
+        elif isinstance(part, str) and part != "[key]" and isinstance(data, dict) and (part in data
+                                                                                  or part is loc[-1]):
             data = data.get(part)
             named += f".{part}" if named else part
     return named or "(top)"

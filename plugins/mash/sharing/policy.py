@@ -1,8 +1,9 @@
 """The sharing policy: which data class may reach which recipient, under which condition and lawful basis.
 
 Read by :mod:`mash.config` (``sharing_policy.yaml``: strict, every error names the file, line and column) and then
-checked against the contracts and itself here: every error also names the rule or the field. Deciding is default deny: :meth:`Policy.decide` returns the first rule whose condition holds for
-the child, a "never" rule wins over every other, and with no rule the answer is :data:`DEFAULT_DENY`.
+checked here against the contracts and itself: every error also names the rule or the field. Deciding is default
+deny: :meth:`Policy.decide` returns the first rule whose condition holds for the child, a "never" rule wins over
+every other, and with no rule the answer is :data:`DEFAULT_DENY`.
 
 The ``notices`` section holds the rules for what the hub tells a named professional unasked (feedback to a referrer,
 notifications such as Operation Encompass): each names its notice kind, the recipients, the data classes a notice
