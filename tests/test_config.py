@@ -16,7 +16,7 @@ from mash.arrivals import load_night_settings
 from mash.cli import main
 from mash.config import ConfigError
 from mash.home import PACKAGE, config_path
-from mash.notices.settings import load_settings
+from mash.notices.settings import SettingsError, load_settings
 from mash.quality.suites import Thresholds
 from mash.sharing.chronology import absence_threshold
 from mash.sharing.policy import PolicyError, default_policy, load_policy
@@ -221,6 +221,7 @@ def test_mash_config_dir_is_the_one_way_to_other_files(config_dir):
                                                 .replace("decision_working_days: 1 ", "decision_working_days: 2 "))
     (config_dir / "chronology.yaml").write_text("version: 1\nattendance_absence_at_least: 0.2\n")
     assert Timescales.load().referral_decision_working_days == load_settings().decision_working_days == 2
+    assert config.load("timescales.yaml").value is config.load("timescales.yaml", SettingsError).value   # one read
     assert absence_threshold() == 0.2
     (config_dir / "chronology.yaml").write_text("version: 1\nattendance_absence_at_least: 0.3\n")
     assert absence_threshold() == 0.2                 # read once: tonight's stages all see the same file

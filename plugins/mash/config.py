@@ -15,7 +15,7 @@ widen a disclosure (a second ``rules:`` block, a second ``when:``, ``agncy:``) s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time
 from functools import cache
 from pathlib import Path
@@ -61,21 +61,21 @@ def _where(path: Path, mark) -> str:
     return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
 
 
-def parse(path: Path, error: type[ConfigError] = ConfigError) -> tuple[Any, yaml.Node | None]:
+def parse(path: Path) -> tuple[Any, yaml.Node | None]:
     """A YAML file's data and its node tree (for locating errors); duplicate keys and bad YAML refused."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise error(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
     loader = StrictLoader(text)
     try:
         node = loader.get_single_node()
         return (loader.construct_document(node) if node is not None else None), node
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise error(f"{_where(path, mark)}: {exc.problem or exc.context}") from None
+        raise ConfigError(f"{_where(path, mark)}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise error(f"{path}: not YAML ({type(exc).__name__})") from None
+        raise ConfigError(f"{path}: not YAML ({type(exc).__name__})") from None
     finally:
         loader.dispose()
 
@@ -373,13 +373,13 @@ def _allowed(model: type[BaseModel], loc: tuple) -> list[str]:
     return sorted(f.alias or name for name, f in model.model_fields.items())
 
 
-def read(path: Path, model: type[M], error: type[ConfigError] = ConfigError) -> Document[M]:
-    """Parse and validate ``path`` as ``model``; raises ``error`` (``file:line:column: ...``) at the first
+def read(path: Path, model: type[M]) -> Document[M]:
+    """Parse and validate ``path`` as ``model``; raises :class:`ConfigError` (``file:line:column: ...``) at the first
     problem."""
     path = Path(path)
-    data, node = parse(path, error)
+    data, node = parse(path)
     if not isinstance(data, dict):
-        raise error(f"{_where(path, node.start_mark if node is not None else None)}: must be a mapping of keys "
+        raise ConfigError(f"{_where(path, node.start_mark if node is not None else None)}: must be a mapping of keys "
                     "(with 'version: 1')")
     try:
         value = model.model_validate(data)
@@ -392,19 +392,23 @@ def read(path: Path, model: type[M], error: type[ConfigError] = ConfigError) -> 
         if kind == "extra_forbidden":
             allowed = _allowed(model, loc)
             message += f" (expected one of: {', '.join(allowed)})" if allowed else ""
-        document = Document(path, None, node, error)
+        document = Document(path, None, node)
         raise document.error(loc, f"{_dotted(loc, data)}: {message}", at_key=kind == "extra_forbidden") from None
-    return Document(path, value, node, error)
+    return Document(path, value, node)
 
 
 @cache
-def _read_once(path: Path, model: type[M], error: type[ConfigError]) -> Document[M]:
-    return read(path, model, error)
+def _read_once(path: Path, model: type[M]) -> Document[M]:
+    return read(path, model)
 
 
 def load(name: str, error: type[ConfigError] = ConfigError, path: Path | None = None) -> Document:
     """The officers' file ``name``: from MASH_CONFIG_DIR (else the shipped default), read once per process; or, given
     ``path``, that file read now (``mash policy check FILE``, tests)."""
-    if path is not None:
-        return read(path, FILES[name], error)
-    return _read_once(config_path(name), FILES[name], error)
+    try:
+        document = read(path, FILES[name]) if path is not None else _read_once(config_path(name), FILES[name])
+    except ConfigError as exc:
+        if error is ConfigError:
+            raise
+        raise error(str(exc)) from None
+    return replace(document, error_type=error)     # the same parsed file, whichever stage's error it raises

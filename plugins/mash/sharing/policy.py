@@ -149,7 +149,7 @@ class Policy:
 
 
 def _listed(doc: Document, loc: tuple, values: list[str] | None, allowed, what: str) -> frozenset[str]:
-    where = f"{_name(doc, loc[:2])}"
+    where = _name(doc, loc[:2])
     if not values:
         raise doc.error(loc, f"{where}: {loc[-1]!r} must be a non-empty list")
     unknown = sorted(set(values) - set(allowed))
