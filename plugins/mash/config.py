@@ -213,7 +213,7 @@ def _contract_file(value: str) -> str:
 
 class QualityFile(Strict):
     """``quality.yaml``: the data-quality thresholds the expectation suites take as parameters."""
-    version: Version = 1
+    version: Version
     oldest_child_years: Positive
     expected_birth_within_days: Count
     expected_birth_overdue_days: Count
