@@ -87,3 +87,13 @@ def postgres_server():
 def pg_url(postgres_server, request):
     """A new, empty database on the test PostgreSQL server, as an SQLAlchemy URL."""
     return postgres_server.create_database(request.node.name)
+
+
+@pytest.fixture
+def config_dir(tmp_path, monkeypatch):
+    """The partnership's own configuration for one test: a copy of the shipped files, named by MASH_CONFIG_DIR."""
+    from mash.home import PACKAGE
+    folder = tmp_path / "config"
+    shutil.copytree(PACKAGE / "config", folder)
+    monkeypatch.setenv("MASH_CONFIG_DIR", str(folder))
+    return folder

@@ -30,14 +30,13 @@ def _alerts(smtp) -> list:
     return [m for m in smtp.inbox.messages if m["X-MASH-Alert"]]
 
 
-def test_a_task_that_fails_for_good_raises_exactly_one_alert(home, airflow_db, tmp_path, monkeypatch):
+def test_a_task_that_fails_for_good_raises_exactly_one_alert(home, airflow_db, tmp_path, config_dir, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
-    broken = tmp_path / "chronology.yaml"
-    broken.write_text("version: 1\nattendance_absence_at_least: 2\n")     # not a share: publishing stops
-    monkeypatch.setenv("MASH_CHRONOLOGY", str(broken))
+    (config_dir / "chronology.yaml").write_text("version: 1\nattendance_absence_at_least: 2\n")   # not a share:
+                                                                                                 # publishing stops
     synth = tmp_path / "synth"
     generate(children=150, seed=3, nights=1, out=synth, start=NIGHT)
     deliver(synth / "night-01", home)

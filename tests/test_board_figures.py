@@ -11,6 +11,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from mash.config import ConfigError
+from mash.home import config_path
 from mash.report.figures import (Month, children_not_seen, feedback_overdue, plan_durations, plans_by_age_and_gender,
                                  plans_by_area, plans_by_category_and_gender, plans_by_ethnicity,
                                  referrals_without_outcome, s47_by_quarter, timeliness)
@@ -94,8 +96,10 @@ def test_working_days_skip_weekends_and_english_bank_holidays():
 
 def test_timescales_config_is_checked(tmp_path):
     bad = tmp_path / "timescales.yaml"
-    bad.write_text("referrals:\n  decision_working_days: one\n")
-    with pytest.raises(ValueError, match="referrals.decision_working_days"):
+    bad.write_text(config_path("timescales.yaml").read_text().replace("decision_working_days: 1 ",
+                                                                      "decision_working_days: one "))
+    with pytest.raises(ConfigError, match=r"timescales\.yaml:8:26: referrals\.decision_working_days: Input should be a "
+                                          "valid integer"):
         Timescales.load(bad)
 
 

@@ -22,7 +22,8 @@ from mash.notices.referral import FEEDBACK_AGENCIES, ack_key, outcome_key, overd
 from mash.notices.sending import requeue, send
 from mash.notices.settings import default_settings
 from mash.sharing.audit import verify
-from mash.sharing.policy import DEFAULT_PATH, default_policy, load_policy
+from mash.home import config_path
+from mash.sharing.policy import default_policy, load_policy
 from mash.sharing.tonight import Tonight
 from mash.store.schema import disclosure_audit, feed_tables, notice
 from mash.synth import generate
@@ -149,7 +150,7 @@ def test_no_notice_carries_a_field_its_recipient_may_not_see(engine, home, synth
 
 def test_a_notice_the_policy_does_not_allow_is_withheld_and_audited_never_sent(engine, home, synth, tmp_path,
                                                                               monkeypatch):
-    raw = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(config_path("sharing_policy.yaml").read_text(encoding="utf-8"))
     raw["notices"] = [r for r in raw["notices"] if r["notice"] != "encompass"]
     for rule in raw["notices"]:
         if rule["notice"] == "referral_acknowledgement":

@@ -59,4 +59,4 @@ def test_policy_check_names_what_is_wrong(tmp_path, capsys):
     broken = tmp_path / "policy.yaml"
     broken.write_text("version: 1\nrecipients: {}\n", encoding="utf-8")
     assert main(["policy", "check", str(broken)]) == 1
-    assert "consent_scopes: no entry for scope(s)" in capsys.readouterr().err
+    assert f"{broken}:1:1: consent_scopes: missing" in capsys.readouterr().err

@@ -10,7 +10,10 @@ import yaml
 from hypothesis import given, strategies as st
 
 from mash.contracts import contracts
-from mash.sharing.policy import DEFAULT_DENY, DEFAULT_PATH, Facts, PolicyError, load_policy
+from mash.home import config_path
+from mash.sharing.policy import DEFAULT_DENY, Facts, PolicyError, load_policy
+
+DEFAULT_PATH = config_path("sharing_policy.yaml")
 
 AGENCIES = ["health", "police", "schools", "social_care"]
 CONDITIONS = {
@@ -154,7 +157,8 @@ def _notice(raw, notice_id):
     (lambda raw: _notice(raw, "V1-visit-overdue").update(id="H1-significant-harm"), "duplicate or reserved id"),
     (lambda raw: raw["notices"].append({**_notice(raw, "F2-referral-outcome"), "id": "F3"}),
      "a second rule for notice 'referral_outcome'"),
-    (lambda raw: _notice(raw, "F2-referral-outcome").update(when="consent"), "unknown key(s) ['when']"),
+    (lambda raw: _notice(raw, "F2-referral-outcome").update(when="consent"),
+     "notices[F2-referral-outcome].when: unknown key"),
 ])
 def test_a_malformed_notice_rule_is_refused_naming_the_problem(tmp_path, change, message):
     assert message in _broken(tmp_path, change)

@@ -11,7 +11,6 @@ notice (:mod:`mash.notices.extract_notice`). The same as the nightly DAG's ``wai
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -19,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
+from mash import config
+from mash.config import ConfigError, NightFile
 from mash.contracts import agencies
-from mash.errors import Refused
-from mash.home import Home, config_path
+from mash.home import Home
 from mash.landing import manifest_name
-from mash.sharing.policy import read_config
 from mash.store.schema import batch
 
 LONDON = ZoneInfo("Europe/London")
@@ -31,11 +30,10 @@ ARRIVED, AWAITED, LATE = "arrived", "awaited", "late"
 DEADLINE_SWITCH = "MASH_NIGHT_DEADLINE"   # "off" in the embedded Airflow (scripts/airflow-env) and the tests: they run
                                           # nights with `airflow dags test`, which has no scheduler or triggerer to
                                           # watch a deadline, and which in Airflow 3.3.2 fails on a DAG that has one
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-class NightSettingsError(Refused):
-    """``mash/config/night.yaml`` is malformed: the message names the file and key."""
+class NightSettingsError(ConfigError):
+    """``night.yaml`` is malformed: the message names the file, line, column and key."""
 
 
 @dataclass(frozen=True)
@@ -51,36 +49,16 @@ class NightSettings:
         return datetime.combine(night, self.cutoffs[agency], tzinfo=LONDON)
 
 
-def _duration(raw: dict, section: str, key: str, path: Path) -> timedelta:
-    """``<section>.<key>_seconds`` or ``_minutes``: a whole number, 1 or more."""
-    unit = key.rsplit("_", 1)[1]
-    value = (raw.get(section) or {}).get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise NightSettingsError(f"{path.name}: {section}.{key} must be a whole number of {unit}, 1 or more")
-    return timedelta(**{unit: value})
-
-
 def load_night_settings(path: Path | None = None) -> NightSettings:
-    """Read and validate ``mash/config/night.yaml`` (or MASH_NIGHT_CONFIG, or ``path``)."""
-    path = Path(path or os.environ.get("MASH_NIGHT_CONFIG") or config_path("night.yaml"))
-    raw = read_config(path, NightSettingsError)
-    cutoffs = (raw.get("arrivals") or {}).get("cutoffs") or {}
-    unknown = set(cutoffs) - set(agencies())
-    if unknown:
-        raise NightSettingsError(f"{path.name}: arrivals.cutoffs names unknown agencies {sorted(unknown)}")
-    for agency in agencies():
-        if not _CLOCK.match(str(cutoffs.get(agency, ""))):
-            raise NightSettingsError(f"{path.name}: arrivals.cutoffs.{agency} must be a time HH:MM (London)")
-    deadline = (_duration(raw, "deadline", "finished_within_minutes", path) if raw.get("deadline") is not None
-                else None)
-    to = (raw.get("alerts") or {}).get("to")
-    if not isinstance(to, str) or to.count("@") != 1 or any(c in to for c in ",;\r\n "):
-        raise NightSettingsError(f"{path.name}: alerts.to must be one email address")
-    return NightSettings(check_every=_duration(raw, "arrivals", "check_every_seconds", path),
-                         cutoffs={a: time.fromisoformat(cutoffs[a]) for a in agencies()},
-                         finished_within=None if deadline is None or os.environ.get(DEADLINE_SWITCH) == "off"
-                         else deadline,
-                         alerts_to=to)
+    """``night.yaml`` (``path``, else the officers' file: MASH_CONFIG_DIR or the shipped one), validated by
+    :class:`mash.config.NightFile`."""
+    doc = config.load("night.yaml", NightSettingsError, path)
+    night: NightFile = doc.value
+    deadline = night.deadline and timedelta(minutes=night.deadline.finished_within_minutes)
+    return NightSettings(check_every=timedelta(seconds=night.arrivals.check_every_seconds),
+                         cutoffs=dict(night.arrivals.cutoffs),
+                         finished_within=None if os.environ.get(DEADLINE_SWITCH) == "off" else deadline,
+                         alerts_to=night.alerts.to)
 
 
 def drop_state(home: Home, engine: Engine, agency: str, night: date, now: datetime,

@@ -329,6 +329,24 @@ def cmd_policy_check(args, home: Home) -> int:
     return 0
 
 
+def cmd_config_check(args, home: Home) -> int:
+    """Every file an officer edits, read as the night reads it (the policy also checked against the contracts);
+    every file is checked, and each error names its file, line and column."""
+    from mash import config
+    from mash.home import config_path
+    from mash.sharing.policy import load_policy
+    failed = 0
+    for name in config.FILES:
+        path = args.dir / name if args.dir else config_path(name)
+        try:
+            load_policy(path) if name == "sharing_policy.yaml" else config.load(name, path=path)
+            print(f"{path}: valid")
+        except Refused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
 def _redacted(url: str) -> str:
     """A database URL without its password, for printing."""
     from sqlalchemy.engine import make_url
@@ -507,6 +525,13 @@ def parser() -> argparse.ArgumentParser:
     checking = policy.add_parser("check", help="validate a sharing policy file")
     checking.add_argument("file", type=Path, nargs="?", help="default: mash/config/sharing_policy.yaml")
     checking.set_defaults(func=cmd_policy_check)
+
+    configuration = sub.add_parser("config", help="the files officers edit").add_subparsers(dest="config_command",
+                                                                                              required=True)
+    checking = configuration.add_parser("check", help="validate every configuration file (exit 1 if any is wrong)")
+    checking.add_argument("--dir", type=Path, help="a folder of the six files (default: MASH_CONFIG_DIR, else the "
+                                                  "shipped defaults)")
+    checking.set_defaults(func=cmd_config_check)
 
     reference = sub.add_parser("contracts", help="print the agency data contracts as Markdown")
     reference.add_argument("--write", type=Path, metavar="DOC", help="refresh the generated part of DOC in place")

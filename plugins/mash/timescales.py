@@ -8,7 +8,7 @@ single dates or whole arrays/Series (numpy's business-day functions), so reports
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -16,27 +16,16 @@ from pathlib import Path
 import holidays
 import numpy as np
 import pandas as pd
-import yaml
 
-from mash.home import config_path
+from mash import config
+from mash.config import TimescalesFile
 
-CONFIG = config_path("timescales.yaml")
 YEARS = range(1990, 2061)
-
-
-# Each timescale the board's report measures, and where mash/config/timescales.yaml keeps it (section, key).
-SETTINGS = {
-    "referral_decision_working_days": ("referrals", "decision_working_days"),
-    "assessment_working_days": ("referrals", "assessment_working_days"),
-    "initial_conference_working_days": ("conferences", "initial_conference_working_days"),
-    "first_review_months": ("conferences", "first_review_months"),
-    "later_review_months": ("conferences", "later_review_months"),
-    "plan_visit_working_days": ("notifications", "visiting_interval_working_days"),
-}
 
 
 @dataclass(frozen=True)
 class Timescales:
+    """The timescales the board's report measures, from the same ``timescales.yaml`` the notices read."""
     referral_decision_working_days: int
     assessment_working_days: int
     initial_conference_working_days: int
@@ -45,16 +34,16 @@ class Timescales:
     plan_visit_working_days: int
 
     @classmethod
-    def load(cls, path: Path = CONFIG) -> "Timescales":
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        values = {}
-        for name in (f.name for f in fields(cls)):
-            section, key = SETTINGS[name]
-            value = (raw.get(section) or {}).get(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{path}: {section}.{key} must be a whole number of days or months, at least 0")
-            values[name] = value
-        return cls(**values)
+    def load(cls, path: Path | None = None) -> "Timescales":
+        """From the officers' ``timescales.yaml`` (MASH_CONFIG_DIR or the shipped one), or ``path``; a malformed
+        file raises :class:`mash.config.ConfigError` naming its line and key."""
+        t: TimescalesFile = config.load("timescales.yaml", path=path).value
+        return cls(referral_decision_working_days=t.referrals.decision_working_days,
+                   assessment_working_days=t.referrals.assessment_working_days,
+                   initial_conference_working_days=t.conferences.initial_conference_working_days,
+                   first_review_months=t.conferences.first_review_months,
+                   later_review_months=t.conferences.later_review_months,
+                   plan_visit_working_days=t.notifications.visiting_interval_working_days)
 
 
 @cache

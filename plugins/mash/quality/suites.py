@@ -16,13 +16,13 @@ from pathlib import Path
 
 import great_expectations as gx
 import pandas as pd
-import yaml
 
 import mash.quality.expectations  # noqa: F401  (registers the NHS number and UPN expectations with GX)
-from mash.home import PACKAGE, config_path
+from mash import config
+from mash.config import QualityFile
+from mash.home import PACKAGE
 
 SUITES = PACKAGE / "quality" / "expectations"
-CONFIG = config_path("quality.yaml")
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,13 @@ class Thresholds:
     on_time_days: int
 
     @classmethod
-    def load(cls, path: Path = CONFIG) -> "Thresholds":
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        try:
-            volume = raw["volume"]
-            return cls(int(raw["oldest_child_years"]), int(raw["expected_birth_within_days"]),
-                       int(raw["expected_birth_overdue_days"]),
-                       {str(k): int(v) for k, v in raw["freshness_days"].items()},
-                       int(volume["history_nights"]), int(volume["min_history"]), int(volume["min_rows"]),
-                       float(volume["lower"]), float(volume["upper"]), int(raw["on_time_days"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: missing or malformed setting ({exc.__class__.__name__}: {exc})") from None
+    def load(cls, path: Path | None = None) -> "Thresholds":
+        """From the officers' ``quality.yaml`` (MASH_CONFIG_DIR or the shipped one), or ``path``; a malformed file
+        raises :class:`mash.config.ConfigError` naming its line and key."""
+        q: QualityFile = config.load("quality.yaml", path=path).value
+        return cls(q.oldest_child_years, q.expected_birth_within_days, q.expected_birth_overdue_days,
+                   dict(q.freshness_days), q.volume.history_nights, q.volume.min_history, q.volume.min_rows,
+                   q.volume.lower, q.volume.upper, q.on_time_days)
 
 
 def suite_path(agency: str, file: str) -> Path:

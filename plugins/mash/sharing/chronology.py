@@ -4,28 +4,24 @@ Each kind of entry comes from one contract file (:data:`ENTRIES`). Its data clas
 from the sharing policy: the class of the columns the entry shows, which must agree (a policy that splits them
 stops the run), with the policy's row classes applied (a sensitive health service is ``sensitive_health``).
 Descriptions are built from dates and coded values with their labels only: free text never enters the chronology.
-What counts as significant is configuration (``mash/config/chronology.yaml``, or MASH_CHRONOLOGY; validated when the
-chronology is built, and a malformed file stops the publication naming the key): a half-term's school attendance appears
+What counts as significant is configuration (``chronology.yaml``, read by :mod:`mash.config` when the chronology is
+built; a malformed file stops the publication naming its line and key): a half-term's school attendance appears
 only when the pupil missed a persistent-absence share of the sessions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-import os
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
-from pathlib import Path
 
 import pandas as pd
 
+from mash import config
 from mash.contracts import contracts, labels, sensitive_codes
-from mash.home import config_path
-from mash.sharing.policy import Policy, PolicyError, read_config
+from mash.sharing.policy import Policy, PolicyError
 from mash.sharing.tonight import Tonight
 
-CONFIG = config_path("chronology.yaml")
 COLUMNS = ["child_id", "event_date", "end_date", "is_open", "agency", "data_class", "event", "description"]
 
 
@@ -123,16 +119,8 @@ ENTRIES = (
 
 
 def absence_threshold() -> float:
-    """The share of missed sessions from which a half-term's attendance is significant."""
-    return _absence_threshold(Path(os.environ.get("MASH_CHRONOLOGY") or CONFIG))
-
-
-@cache
-def _absence_threshold(path: Path) -> float:
-    value = read_config(path).get("attendance_absence_at_least")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise PolicyError(f"{path.name}: attendance_absence_at_least must be a share between 0 and 1")
-    return float(value)
+    """The share of missed sessions from which a half-term's attendance is significant (``chronology.yaml``)."""
+    return config.load("chronology.yaml", PolicyError).value.attendance_absence_at_least
 
 
 def _absence(f: pd.DataFrame) -> pd.Series:

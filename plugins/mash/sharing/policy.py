@@ -1,8 +1,9 @@
 """The sharing policy: which data class may reach which recipient, under which condition and lawful basis.
 
-Loaded from ``mash/config/sharing_policy.yaml`` (or MASH_SHARING_POLICY) and validated at load: every error names the
-rule or the field. Deciding is default deny: :meth:`Policy.decide` returns the first rule whose condition holds for
-the child, a "never" rule wins over every other, and with no rule the answer is :data:`DEFAULT_DENY`.
+Read by :mod:`mash.config` (``sharing_policy.yaml``: strict, every error names the file, line and column) and then
+checked here against the contracts and itself: every error also names the rule or the field. Deciding is default
+deny: :meth:`Policy.decide` returns the first rule whose condition holds for the child, a "never" rule wins over
+every other, and with no rule the answer is :data:`DEFAULT_DENY`.
 
 The ``notices`` section holds the rules for what the hub tells a named professional unasked (feedback to a referrer,
 notifications such as Operation Encompass): each names its notice kind, the recipients, the data classes a notice
@@ -12,18 +13,15 @@ may carry and its lawful basis; :meth:`Policy.decide_notice` allows a notice onl
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-import yaml
-
-from mash.errors import Refused
+from mash import config
+from mash.config import ConfigError, Document, PolicyFile
 from mash.contracts import code_lists, contracts
 from mash.home import config_path
 
-DEFAULT_PATH = config_path("sharing_policy.yaml")
 CONDITIONS = ("never", "significant_harm", "consent", "public_interest", "hub_function")
 ROW_CONDITIONS = ("sensitive_code", "true")
 DEFAULT_DENY = "default-deny"
@@ -38,8 +36,9 @@ NOTICE_KINDS = {
 }
 
 
-class PolicyError(Refused):
-    """The policy file is malformed or contradicts itself: the message names the rule or field."""
+class PolicyError(ConfigError):
+    """The policy file is malformed or contradicts itself: the message names the file, line and column, and the rule
+    or field."""
 
 
 @dataclass(frozen=True)
@@ -149,181 +148,183 @@ class Policy:
         return Decision(True, rule.id, rule.basis)
 
 
-def _listed(raw: dict, key: str, where: str, allowed, what: str) -> frozenset[str]:
-    values = raw.get(key)
-    if not isinstance(values, list) or not values:
-        raise PolicyError(f"{where}: {key!r} must be a non-empty list")
-    unknown = sorted(set(map(str, values)) - set(allowed))
+def _listed(doc: Document, loc: tuple, values: list[str] | None, allowed, what: str) -> frozenset[str]:
+    where = _name(doc, loc[:2])
+    if not values:
+        raise doc.error(loc, f"{where}: {loc[-1]!r} must be a non-empty list")
+    unknown = sorted(set(values) - set(allowed))
     if unknown:
-        raise PolicyError(f"{where}: unknown {what} {unknown}")
-    return frozenset(map(str, values))
+        raise doc.error(loc, f"{where}: unknown {what} {unknown}")
+    return frozenset(values)
 
 
-def _basis(raw: dict, where: str) -> str:
-    if raw["when"] == "never":
-        reason = raw.get("reason")
-        if not reason:
-            raise PolicyError(f"{where}: a 'never' rule needs a reason")
-        return f"Not shared: {reason}"
-    basis = raw.get("basis")
-    if not isinstance(basis, dict) or not basis.get("article") or not basis.get("condition"):
-        raise PolicyError(f"{where}: needs a lawful basis: an 'article' (UK GDPR) and a 'condition' (DPA 2018, or "
-                          "why none is needed)")
-    unknown = set(basis) - {"article", "condition"}
-    if unknown:
-        raise PolicyError(f"{where}: basis has unknown key(s) {sorted(unknown)}")
-    return "; ".join(str(basis[k]) for k in ("article", "condition") if basis.get(k))
+def _name(doc: Document, loc: tuple) -> str:
+    """How messages name a rule: ``rule <id>`` or ``notice rule <id>`` (its number if it has no id)."""
+    section, index = loc
+    spec = getattr(doc.value, section)[index]
+    return f"{'rule' if section == 'rules' else 'notice rule'} {spec.id or index + 1}"
 
 
-def _identified(raw: dict, where: str, seen: set[str], keys: set[str]) -> str:
-    """Check a rule's id (present, unique, not reserved) and keys; returns how errors name the rule."""
-    if not raw.get("id"):
-        raise PolicyError(f"{where}: needs an id")
-    if raw["id"] in seen or raw["id"] == DEFAULT_DENY:
-        raise PolicyError(f"{where}: duplicate or reserved id")
-    seen.add(raw["id"])
-    unknown = set(raw) - keys
-    if unknown:
-        raise PolicyError(f"{where}: unknown key(s) {sorted(unknown)}")
+def _basis(doc: Document, loc: tuple, spec, never: bool) -> str:
+    where = _name(doc, loc)
+    if never:
+        if not spec.reason:
+            raise doc.error(loc, f"{where}: a 'never' rule needs a reason")
+        if spec.basis is not None:
+            raise doc.error((*loc, "basis"), f"{where}: a 'never' rule shares nothing: it takes a reason, not a "
+                            "basis", at_key=True)
+        return f"Not shared: {spec.reason}"
+    basis = spec.basis
+    if basis is None or not basis.article or not basis.condition:
+        raise doc.error(loc if basis is None else (*loc, "basis"),
+                        f"{where}: needs a lawful basis: an 'article' (UK GDPR) and a 'condition' (DPA 2018, or why "
+                        "none is needed)")
+    if getattr(spec, "reason", None) is not None:
+        raise doc.error((*loc, "reason"), f"{where}: a rule that shares takes a basis, not a reason", at_key=True)
+    return f"{basis.article}; {basis.condition}"
+
+
+def _identified(doc: Document, loc: tuple, seen: set[str]) -> str:
+    """Check a rule's id (present, unique, not reserved); returns how errors name the rule."""
+    where, spec = _name(doc, loc), getattr(doc.value, loc[0])[loc[1]]
+    if not spec.id:
+        raise doc.error(loc, f"{where}: needs an id")
+    if spec.id in seen or spec.id == DEFAULT_DENY:
+        raise doc.error((*loc, "id"), f"{where}: duplicate or reserved id")
+    seen.add(spec.id)
     return where
 
 
-def _rules(raw_rules, recipients, classes, scopes) -> tuple[Rule, ...]:
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise PolicyError("rules: must be a non-empty list")
+def _rules(doc: Document, recipients, classes, scopes) -> tuple[Rule, ...]:
     rules, seen = [], set()
-    for number, raw in enumerate(raw_rules, start=1):
-        where = _identified(raw, f"rule {raw.get('id') or number}", seen,
-                            {"id", "classes", "recipients", "when", "basis", "reason", "requires_scope"})
-        if raw.get("when") not in CONDITIONS:
-            raise PolicyError(f"{where}: 'when' must be one of {list(CONDITIONS)}")
-        if raw["when"] == "hub_function" and set(raw.get("recipients") or []) - {r for r, a in recipients.items()
-                                                                               if a is None}:
-            raise PolicyError(f"{where}: 'hub_function' is for the hub's own officers, not an agency")
-        required = raw.get("requires_scope", [])
-        if required and raw["when"] != "consent":
-            raise PolicyError(f"{where}: 'requires_scope' only applies to a consent rule")
-        rules.append(Rule(id=raw["id"], classes=_listed(raw, "classes", where, classes, "data class(es)"),
-                          recipients=_listed(raw, "recipients", where, recipients, "recipient(s)"),
-                          when=raw["when"], basis=_basis(raw, where),
-                          requires_scope=_listed(raw, "requires_scope", where, scopes, "consent scope(s)")
-                          if required else frozenset()))
-    for rule in rules:
+    for index, spec in enumerate(doc.value.rules):
+        loc = ("rules", index)
+        where = _identified(doc, loc, seen)
+        if spec.when not in CONDITIONS:
+            raise doc.error((*loc, "when"), f"{where}: 'when' must be one of {list(CONDITIONS)}")
+        if spec.when == "hub_function" and set(spec.recipients or []) - {r for r, a in recipients.items()
+                                                                          if a is None}:
+            raise doc.error((*loc, "recipients"), f"{where}: 'hub_function' is for the hub's own officers, not an "
+                            "agency")
+        if spec.requires_scope and spec.when != "consent":
+            raise doc.error((*loc, "requires_scope"), f"{where}: 'requires_scope' only applies to a consent rule")
+        rules.append(Rule(id=spec.id, classes=_listed(doc, (*loc, "classes"), spec.classes, classes, "data class(es)"),
+                          recipients=_listed(doc, (*loc, "recipients"), spec.recipients, recipients,
+                                             "recipient(s)"),
+                          when=spec.when, basis=_basis(doc, loc, spec, spec.when == "never"),
+                          requires_scope=_listed(doc, (*loc, "requires_scope"), spec.requires_scope, scopes,
+                                                 "consent scope(s)") if spec.requires_scope else frozenset()))
+    for index, rule in enumerate(rules):
         for never in (r for r in rules if r.when == "never" and r is not rule and rule.when != "never"):
             clash = sorted((c, p) for c in rule.classes & never.classes for p in rule.recipients & never.recipients)
             if clash:
-                raise PolicyError(f"rule {rule.id}: would share what rule {never.id} forbids: {clash[0][0]} "
-                                  f"to {clash[0][1]}")
+                raise doc.error(("rules", index), f"rule {rule.id}: would share what rule {never.id} forbids: "
+                                f"{clash[0][0]} to {clash[0][1]}")
     return tuple(rules)
 
 
-def _notices(raw_notices, recipients, classes, rules: tuple[Rule, ...]) -> tuple[NoticeRule, ...]:
-    if raw_notices is None:
-        return ()
-    if not isinstance(raw_notices, list):
-        raise PolicyError("notices: must be a list of notice rules")
+def _notices(doc: Document, recipients, classes, rules: tuple[Rule, ...]) -> tuple[NoticeRule, ...]:
     found, seen = [], {r.id for r in rules}
-    for number, raw in enumerate(raw_notices, start=1):
-        where = _identified(raw, f"notice rule {raw.get('id') or number}", seen,
-                            {"id", "notice", "to", "recipients", "classes", "basis"})
-        if raw.get("notice") not in NOTICE_KINDS:
-            raise PolicyError(f"{where}: 'notice' must be one of {sorted(NOTICE_KINDS)}")
-        if any(r.notice == raw["notice"] for r in found):
-            raise PolicyError(f"{where}: a second rule for notice {raw['notice']!r}")
-        if raw.get("to") != NOTICE_KINDS[raw["notice"]]:
-            raise PolicyError(f"{where}: a {raw['notice']} notice goes to {NOTICE_KINDS[raw['notice']]!r}")
-        rule = NoticeRule(id=raw["id"], notice=raw["notice"],
-                          recipients=_listed(raw, "recipients", where, recipients, "recipient(s)"),
-                          classes=_listed(raw, "classes", where, classes, "data class(es)"),
-                          basis=_basis({**raw, "when": "notice"}, where))
+    for index, spec in enumerate(doc.value.notices):
+        loc = ("notices", index)
+        where = _identified(doc, loc, seen)
+        if spec.notice not in NOTICE_KINDS:
+            raise doc.error((*loc, "notice"), f"{where}: 'notice' must be one of {sorted(NOTICE_KINDS)}")
+        if any(r.notice == spec.notice for r in found):
+            raise doc.error((*loc, "notice"), f"{where}: a second rule for notice {spec.notice!r}")
+        if spec.to != NOTICE_KINDS[spec.notice]:
+            raise doc.error((*loc, "to"), f"{where}: a {spec.notice} notice goes to {NOTICE_KINDS[spec.notice]!r}")
+        rule = NoticeRule(id=spec.id, notice=spec.notice,
+                          recipients=_listed(doc, (*loc, "recipients"), spec.recipients, recipients, "recipient(s)"),
+                          classes=_listed(doc, (*loc, "classes"), spec.classes, classes, "data class(es)"),
+                          basis=_basis(doc, loc, spec, never=False))
         for never in (r for r in rules if r.when == "never"):
             clash = sorted((c, p) for c in rule.classes & never.classes for p in rule.recipients & never.recipients)
             if clash:
-                raise PolicyError(f"{where}: would send what rule {never.id} forbids: {clash[0][0]} to {clash[0][1]}")
+                raise doc.error(loc, f"{where}: would send what rule {never.id} forbids: {clash[0][0]} to "
+                                f"{clash[0][1]}")
         found.append(rule)
     return tuple(found)
 
 
-def _fields(raw_fields, classes) -> dict[tuple[str, str, str], str]:
-    if not isinstance(raw_fields, dict):
-        raise PolicyError("fields: must map agency -> file -> column -> data class")
-    found = {}
+def _fields(doc: Document, classes) -> dict[tuple[str, str, str], str]:
+    raw, found = doc.value.fields, {}
+    for agency, files in raw.items():
+        if agency not in contracts():
+            raise doc.error(("fields", agency), f"fields.{agency}: no such agency in the contracts", at_key=True)
+        for file in files:
+            if file not in {spec.name for spec in contracts()[agency].files}:
+                raise doc.error(("fields", agency, file), f"fields.{agency}.{file}: no such file in the contract",
+                                at_key=True)
     for agency, contract in contracts().items():
         for spec in contract.files:
-            listed = (raw_fields.get(agency) or {}).get(spec.name) or {}
+            listed = raw.get(agency, {}).get(spec.name, {})
             for column in spec.column_names:
                 where = f"fields.{agency}.{spec.name}.{column}"
                 if column not in listed:
-                    raise PolicyError(f"{where}: the contract's field has no data class")
+                    raise doc.error(("fields", agency, spec.name), f"{where}: the contract's field has no data class")
                 if listed[column] not in classes:
-                    raise PolicyError(f"{where}: unknown data class {listed[column]!r}")
+                    raise doc.error(("fields", agency, spec.name, column),
+                                    f"{where}: unknown data class {listed[column]!r}")
                 found[(agency, spec.name, column)] = listed[column]
             extra = sorted(set(listed) - set(spec.column_names))
             if extra:
-                raise PolicyError(f"fields.{agency}.{spec.name}: no such field(s) in the contract: {extra}")
+                raise doc.error(("fields", agency, spec.name, extra[0]),
+                                f"fields.{agency}.{spec.name}: no such field(s) in the contract: {extra}", at_key=True)
     return found
 
 
-def _row_classes(raw_rows, fields, classes) -> tuple[RowClass, ...]:
+def _row_classes(doc: Document, fields, classes) -> tuple[RowClass, ...]:
     found = []
-    for number, raw in enumerate(raw_rows or [], start=1):
-        where = f"row_classes[{number}]"
-        agency, _, file = str(raw.get("file", "")).partition(".")
-        column = raw.get("column")
-        if (agency, file, column) not in fields:
-            raise PolicyError(f"{where}: no contract field {raw.get('file')}.{column}")
-        if raw.get("when") not in ROW_CONDITIONS:
-            raise PolicyError(f"{where}: 'when' must be one of {list(ROW_CONDITIONS)}")
-        for key in ("class", "replaces"):
-            if raw.get(key) is not None and raw[key] not in classes:
-                raise PolicyError(f"{where}: unknown data class {raw[key]!r}")
-        found.append(RowClass(agency, file, column, raw["when"], raw["class"], raw.get("replaces")))
+    for index, spec in enumerate(doc.value.row_classes):
+        loc, where = ("row_classes", index), f"row_classes[{index + 1}]"
+        agency, _, file = spec.file.partition(".")
+        if (agency, file, spec.column) not in fields:
+            raise doc.error(loc, f"{where}: no contract field {spec.file}.{spec.column}")
+        if spec.when not in ROW_CONDITIONS:
+            raise doc.error((*loc, "when"), f"{where}: 'when' must be one of {list(ROW_CONDITIONS)}")
+        for key, value in (("class", spec.data_class), ("replaces", spec.replaces)):
+            if value is not None and value not in classes:
+                raise doc.error((*loc, key), f"{where}: unknown data class {value!r}")
+        found.append(RowClass(agency, file, spec.column, spec.when, spec.data_class, spec.replaces))
     return tuple(found)
 
 
-def read_config(path: Path, error: type[Refused] = PolicyError) -> dict:
-    """An officers' YAML configuration file (version 1) as a mapping; ``error`` names the file if it is not one."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise error(f"{path.name}: cannot be read as YAML ({type(exc).__name__})") from None
-    if not isinstance(raw, dict) or raw.get("version") != 1:
-        raise error(f"{path.name}: must be a mapping with 'version: 1'")
-    return raw
-
-
 def load_policy(path: Path | None = None) -> Policy:
-    """Read and validate the policy; raises :class:`PolicyError` naming the first problem."""
-    path = Path(path or os.environ.get("MASH_SHARING_POLICY") or DEFAULT_PATH)
-    raw = read_config(path)
-    unknown = {k for k in raw if not k.startswith("_")} - {"version", "recipients", "consent_scopes",
-                                                          "data_classes", "row_classes", "fields", "rules", "notices"}
-    if unknown:
-        raise PolicyError(f"{path.name}: unknown section(s) {sorted(unknown)}")
-    recipients = {name: (spec or {}).get("agency") for name, spec in (raw.get("recipients") or {}).items()}
+    """Read and validate the policy (``path``, else the officers' file: MASH_CONFIG_DIR or the shipped one); raises
+    :class:`PolicyError` naming the file, line and column of the first problem."""
+    doc = config.load("sharing_policy.yaml", PolicyError, path)
+    raw: PolicyFile = doc.value
+    recipients = {name: spec.agency for name, spec in raw.recipients.items()}
     for name, agency in recipients.items():
         if agency is not None and agency not in contracts():
-            raise PolicyError(f"recipients.{name}: unknown agency {agency!r}")
-    classes = {str(k): str(v) for k, v in (raw.get("data_classes") or {}).items()}
+            raise doc.error(("recipients", name, "agency"), f"recipients.{name}: unknown agency {agency!r}")
+    classes = dict(raw.data_classes)
     scope_codes = code_lists()["consent_scope"]
     scopes = {}
-    for code, covered in (raw.get("consent_scopes") or {}).items():
+    for code, covered in raw.consent_scopes.items():
         if code not in scope_codes:
-            raise PolicyError(f"consent_scopes.{code}: not a consent_scope code")
-        unknown_recipients = sorted(set(covered or []) - set(recipients))
+            raise doc.error(("consent_scopes", code), f"consent_scopes.{code}: not a consent_scope code", at_key=True)
+        unknown_recipients = sorted(set(covered) - set(recipients))
         if unknown_recipients:
-            raise PolicyError(f"consent_scopes.{code}: unknown recipient(s) {unknown_recipients}")
-        scopes[code] = frozenset(covered or [])
+            raise doc.error(("consent_scopes", code), f"consent_scopes.{code}: unknown recipient(s) "
+                            f"{unknown_recipients}")
+        scopes[code] = frozenset(covered)
     missing = sorted(set(scope_codes) - set(scopes))
     if missing:
-        raise PolicyError(f"consent_scopes: no entry for scope(s) {missing}")
-    fields = _fields(raw.get("fields"), classes)
-    rules = _rules(raw.get("rules"), recipients, classes, scopes)
+        raise doc.error(("consent_scopes",), f"consent_scopes: no entry for scope(s) {missing}")
+    fields = _fields(doc, classes)
+    rules = _rules(doc, recipients, classes, scopes)
     return Policy(recipients=recipients, consent_scopes=scopes, data_classes=classes, fields=fields,
-                  row_classes=_row_classes(raw.get("row_classes"), fields, classes), rules=rules,
-                  notices=_notices(raw.get("notices"), recipients, classes, rules), source=str(path))
+                  row_classes=_row_classes(doc, fields, classes), rules=rules,
+                  notices=_notices(doc, recipients, classes, rules), source=str(doc.path))
+
+
+def default_policy() -> Policy:
+    """The officers' policy (MASH_CONFIG_DIR or the shipped one), validated once per process."""
+    return _policy_at(config_path("sharing_policy.yaml"))
 
 
 @cache
-def default_policy() -> Policy:
-    return load_policy()
+def _policy_at(path: Path) -> Policy:
+    return load_policy(path)
