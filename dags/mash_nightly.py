@@ -210,7 +210,10 @@ def mash_nightly():
     def match_children() -> dict[str, int]:
         from mash.link.population import match_children as match
 
+        from mash.link.partitions import remove
+
         home, engine = _store()
+        remove(home.matching_work(_night()).parent)     # the work a killed partitioned run left (personal data)
         summary = match(engine, _night(), features=home.matching_features())
         log.info("matching: %s", summary.as_dict())
         return summary.as_dict()
@@ -249,8 +252,8 @@ def mash_nightly():
     def publish_shared_view() -> dict[str, int]:
         from mash.sharing.publication import publish
 
-        _, engine = _store()
-        summary = publish(engine, _night(), _as_of())
+        home, engine = _store()
+        summary = publish(engine, _night(), _as_of(), anchors=home.audit_anchors)
         log.info("shared view: %s", summary.as_dict())
         return summary.as_dict()
 
@@ -286,7 +289,12 @@ def mash_nightly():
     @task(trigger_rule="one_failed", retries=0, on_failure_callback=None)
     def night_failed() -> None:
         """Later tasks run on past a failed one (all_done), so Airflow would call the run a success: this task,
-        downstream of every other, fails the run when any of them failed. The failed task has alerted already."""
+        downstream of every other, fails the run when any of them failed. The failed task has alerted already.
+        The night's matching work (personal data) goes: a cleared matching task plans again."""
+        from mash.home import Home
+        from mash.link.partitions import remove
+
+        remove(Home.from_env().matching_work(_night()))
         raise AirflowFailException("a task of tonight's run failed: the officers have its alert")
 
     prepared, waited = prepare_store(), wait_for_drop.expand(agency=agencies())
