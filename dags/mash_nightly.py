@@ -16,8 +16,10 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    Expectations suites (`mash/quality/expectations/`, GX called directly). A failed critical expectation rejects that agency's
    batch (its last good batch stays current; the reason names the file, expectation and column); failed warnings
    are recorded. Every check's result is stored per batch, and the Data Docs under `MASH_HOME/quality/` are rebuilt;
-5. **night_summary**: logs the night's counts per agency and state (it does not run when an agency's ingest
-   failed: that task's alert and the failed run say so);
+5. **night_summary** (once the notices are built): logs the night's counts per agency and state, and the
+   disclosure audit's newest anchor (its number of entries and head hash, also in
+   `MASH_HOME/audit/anchors.jsonl`: see docs/sharing.md), which the officers copy into their records (it does not
+   run when an agency's ingest failed: that task's alert and the failed run say so);
 6. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
    scoring, clustering under officers' decisions), keeps each child's hub id stable from night to night with the
    lineage of merges and splits, and queues uncertain pairs for officers (`mash review`). With
@@ -33,16 +35,18 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    late extract;
 9. **build_notices**: feedback to referrers (acknowledgement and outcome) and notifications (Operation Encompass,
    A&E attendances, school moves, overdue visits), each under its notice rule of the sharing policy and audited,
-   rendered into `MASH_HOME/outbox/<agency>/`;
+   rendered into `MASH_HOME/outbox/<agency>/`; the publication and each notice build append the audit's head to
+   the anchor file;
 10. **send_notices**: sends every queued notice by SMTP (the connection `mash_smtp`, else MASH_SMTP_URL) exactly
    once per idempotency key; a failed send is recorded and retried with backoff, and fails the task so that
    Airflow retries it too.
 
 A task that fails after its retries alerts the officers (`mash/config/night.yaml`, `alerts.to`) by email, once, and so
 does a night not finished within `deadline.finished_within_minutes` of being queued (an Airflow deadline alert);
-**night_failed** then marks the run failed, though the tasks after the failed one ran on.
-Tasks log counts and batch ids only, and XCom carries batch ids and counts only: no personal data. The same work runs
-without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match`, `mash publish` and
+**night_failed** then marks the run failed, though the tasks after the failed one ran on, and removes the night's
+matching work (personal data) if a failed matching run left any.
+Tasks log counts and batch ids only, and XCom carries batch ids, counts and the audit's head hash only: no personal
+data. The same work runs without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match`, `mash publish` and
 `mash notices build|send`; `mash drops` shows which agencies' drops for a night have arrived.
 """
 
@@ -192,10 +196,11 @@ def mash_nightly():
         return verdicts
 
     @task
-    def night_summary(batch_ids: list[list[str]]) -> dict[str, int]:
+    def night_summary(batch_ids: list[list[str]]) -> dict:
+        from mash.sharing.anchors import newest, read
         from mash.status import batches
 
-        _, engine = _store()
+        home, engine = _store()
         tonight = {b for ids in batch_ids[:] for b in ids}   # one slice request, not a probe per item
         by_state: dict[str, int] = {}
         for row in batches(engine):
@@ -204,7 +209,12 @@ def mash_nightly():
                 log.info("%s %s: %s, rows in %d, loaded %d, quarantined %d", row["agency"], row["batch_id"],
                          row["state"], row["rows_in"], row["rows_loaded"], row["rows_quarantined"])
         log.info("night summary: %s", by_state or "no drops waiting")
-        return by_state
+        anchor = newest(read(home.audit_anchors))
+        if anchor:        # the officers keep this line: it anchors the disclosure audit outside the hub
+            log.info("disclosure audit anchored: %d entries, head %s (%s, %s)", anchor.entries, anchor.head_hash,
+                     anchor.describe(), anchor.at)
+        return {"drops": by_state, "audit_entries": anchor.entries if anchor else 0,
+                "audit_head_hash": anchor.head_hash if anchor else None}
 
     @task(trigger_rule="all_done")
     def match_children() -> dict[str, int]:
@@ -309,6 +319,7 @@ def mash_nightly():
     published = publish_shared_view()
     built = build_notices()
     validated >> matched >> published >> built >> sending
+    built >> summary            # the summary carries tonight's audit anchor
     matching_tasks = list(matched.children.values()) if hasattr(matched, "children") else [matched]  # a group
     [prepared, waited, ingested, validated, summary, extracts, *matching_tasks, published, built, sending] \
         >> night_failed()

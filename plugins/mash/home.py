@@ -98,5 +98,6 @@ class Home:
         for path in (self.root, self.landing, self.archive, self.outbox, self.reports, self.root / "work",
                      self.audit_anchors.parent):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path.chmod(0o700)               # a folder an older version (or a looser umask) created
+            if path.stat().st_uid == os.getuid():   # not a mount point another account owns: that is the host's
+                path.chmod(0o700)                   # a folder an older version (or a looser umask) created
         return self
