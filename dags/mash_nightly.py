@@ -45,8 +45,8 @@ A task that fails after its retries alerts the officers (`mash/config/night.yaml
 does a night not finished within `deadline.finished_within_minutes` of being queued (an Airflow deadline alert);
 **night_failed** then marks the run failed, though the tasks after the failed one ran on, and removes the night's
 matching work (personal data) if a failed matching run left any.
-Tasks log counts and batch ids only, and XCom carries batch ids, counts and the audit's head hash only: no personal
-data. The same work runs without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match`, `mash publish` and
+Tasks log counts and batch ids only (and the audit's head hash), and XCom carries batch ids and counts only: no
+personal data. The same work runs without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match`, `mash publish` and
 `mash notices build|send`; `mash drops` shows which agencies' drops for a night have arrived.
 """
 
@@ -196,7 +196,7 @@ def mash_nightly():
         return verdicts
 
     @task
-    def night_summary(batch_ids: list[list[str]]) -> dict:
+    def night_summary(batch_ids: list[list[str]]) -> dict[str, int]:
         from mash.sharing.anchors import newest, read
         from mash.status import batches
 
@@ -213,8 +213,7 @@ def mash_nightly():
         if anchor:        # the officers keep this line: it anchors the disclosure audit outside the hub
             log.info("disclosure audit anchored: %d entries, head %s (%s, %s)", anchor.entries, anchor.head_hash,
                      anchor.describe(), anchor.at)
-        return {"drops": by_state, "audit_entries": anchor.entries if anchor else 0,
-                "audit_head_hash": anchor.head_hash if anchor else None}
+        return by_state
 
     @task(trigger_rule="all_done")
     def match_children() -> dict[str, int]:

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from mash.contracts import contracts
 from mash.delivery import deliver
 from mash.store import migrate
-from mash.store.schema import archived_file, batch, batch_file, child_record, feed_tables, publication
+from mash.store.schema import (archived_file, batch, batch_file, child_record, disclosure_audit, feed_tables,
+                               publication)
 from tests.drops import dump
 from tests.views import assert_every_value_is_audited_under_a_rule, view
 from mash.synth import generate
@@ -99,7 +100,9 @@ def test_two_nights_flow_through_airflow_into_the_store(backend, home, dagbag, m
     assert not any(p.is_file() for p in home.landing.rglob("*")), "landing zone not cleared"
 
     _assert_views_published(engine, "night-2026-11-03", home)
-    exposed = [p for p in [home.root, *home.root.rglob("*")] if p.stat().st_mode & 0o077]
+    # Everything but what the agencies' transfer wrote into the landing zone (behind its 0700 folder) is private.
+    exposed = [p for p in [home.root, *home.root.rglob("*")]
+               if p.stat().st_mode & 0o077 and home.landing not in p.parents]
     assert exposed == [], "the night left files others may read (the tasks started with umask 022)"
 
     before = dump(engine)
@@ -107,6 +110,9 @@ def test_two_nights_flow_through_airflow_into_the_store(backend, home, dagbag, m
     assert dump(engine) == before
 
     _assert_no_personal_data(caplog.text, _xcom_values(run.run_id), synth_dir)
+    with engine.connect() as conn:
+        head = conn.execute(select(func.max(disclosure_audit.c.entry_id))).scalar_one()
+    assert f"disclosure audit anchored: {head} entries" in caplog.text, "the night summary carries the anchor"
 
 
 def _assert_views_published(engine, night: str, home) -> None:

@@ -180,14 +180,14 @@ def _uncovered_disclosures(conn: Connection) -> list[str]:
                          .select_from(rows.outerjoin(audit, covers)).where(audit.c.entry_id.is_(None))
                          .group_by(rows.c.publication_id, rows.c.audit_entry_id)
                          .order_by(rows.c.publication_id, rows.c.audit_entry_id)).all()
-    by_publication: dict[int, list] = {}
+    rows_of: dict[int, int] = {}
+    entries_of: dict[int, list] = {}
     for publication_id, entry_id, n in found:
-        by_publication.setdefault(publication_id, []).append((entry_id, n))
-    return [f"publication {publication_id}: {sum(n for _, n in pointed)} disclosure row"
-            f"{'s are' if sum(n for _, n in pointed) != 1 else ' is'} not covered by the audit entry "
-            f"{'they point' if sum(n for _, n in pointed) != 1 else 'it points'} at "
-            f"(entries {_ids([entry_id for entry_id, _ in pointed])})"
-            for publication_id, pointed in sorted(by_publication.items())]
+        rows_of[publication_id] = rows_of.get(publication_id, 0) + n
+        entries_of.setdefault(publication_id, []).append(entry_id)
+    return [f"publication {publication_id}: {n} disclosure row{'s are' if n != 1 else ' is'} not covered by the "
+            f"audit entry {'they point' if n != 1 else 'it points'} at (entries {_ids(entries_of[publication_id])})"
+            for publication_id, n in sorted(rows_of.items())]
 
 
 def _uncovered_notices(conn: Connection) -> list[str]:
