@@ -46,8 +46,9 @@ does a night not finished within `deadline.finished_within_minutes` of being que
 **night_failed** then marks the run failed, though the tasks after the failed one ran on, and removes the night's
 matching work (personal data) if a failed matching run left any.
 Tasks log counts and batch ids only (and the audit's head hash), and XCom carries batch ids and counts only: no
-personal data. The same work runs without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match`, `mash publish` and
-`mash notices build|send`; `mash drops` shows which agencies' drops for a night have arrived.
+personal data. The same work runs without the scheduler as `mash ingest`, `mash validate`, `mash status`,
+`mash match`, `mash publish` and `mash notices build|send`; `mash drops` shows which agencies' drops for a night have
+arrived.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Building tonight's notices: every feedback notice, notification and extract notice that is due and not built
-before, recorded once under its idempotency key, audited, rendered and written to ``MASH_HOME/outbox/<agency>/``; the audit's head is then anchored in
-``MASH_HOME/audit/anchors.jsonl``.
+before, recorded once under its idempotency key, audited, rendered and written to ``MASH_HOME/outbox/<agency>/``;
+the audit's head is then anchored in ``MASH_HOME/audit/anchors.jsonl``.
 
 A notice about a child is allowed only by its notice rule in the sharing policy, checked against the data classes
 of the fields it carries; allowed or not, the decision is written to the disclosure audit in the same transaction

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from mash.sharing import audit
