@@ -19,8 +19,10 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
 5. **drops_on_time** (after validation): fails, visibly, when an agency's drop for the night is late, so that such
    a night is not green in the UI; the night still runs on to publication with that agency's last good extract
    (and the agency gets its late-extract notice); the officers get the failure alert;
-6. **night_summary**: logs the night's counts per agency and state (it does not run when an agency's ingest
-   failed: that task's alert and the failed run say so);
+6. **night_summary** (once the notices are built): logs the night's counts per agency and state, and the
+   disclosure audit's newest anchor (its number of entries and head hash, also in
+   `MASH_HOME/audit/anchors.jsonl`: see docs/sharing.md), which the officers copy into their records (it does not
+   run when an agency's ingest failed: that task's alert and the failed run say so);
 7. **match_children** (runs even when an agency's ingest failed, on that agency's last good data): links every agency's current person records into children (blocking, Fellegi-Sunter
    scoring, clustering under officers' decisions), keeps each child's hub id stable from night to night with the
    lineage of merges and splits, and queues uncertain pairs for officers (`mash review`). With
@@ -36,17 +38,20 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    late extract;
 10. **build_notices**: feedback to referrers (acknowledgement and outcome) and notifications (Operation Encompass,
    A&E attendances, school moves, overdue visits), each under its notice rule of the sharing policy and audited,
-   rendered into `MASH_HOME/outbox/<agency>/`;
+   rendered into `MASH_HOME/outbox/<agency>/`; the publication and each notice build append the audit's head to
+   the anchor file;
 11. **send_notices**: sends every queued notice by SMTP (the connection `mash_smtp`, else MASH_SMTP_URL) exactly
    once per idempotency key; a failed send is recorded and retried with backoff, and fails the task so that
    Airflow retries it too.
 
 A task that fails after its retries alerts the officers (`mash/config/night.yaml`, `alerts.to`) by email, once, and so
 does a night not finished within `deadline.finished_within_minutes` of being queued (an Airflow deadline alert);
-**night_failed** then marks the run failed, though the tasks after the failed one ran on.
-Tasks log counts and batch ids only, and XCom carries batch ids and counts only: no personal data. The same work runs
-without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match`, `mash publish` and
-`mash notices build|send`; `mash drops` shows which agencies' drops for a night have arrived.
+**night_failed** then marks the run failed, though the tasks after the failed one ran on, and removes the night's
+matching work (personal data) if a failed matching run left any.
+Tasks log counts and batch ids only (and the audit's head hash), and XCom carries batch ids and counts only: no
+personal data. The same work runs without the scheduler as `mash ingest`, `mash validate`, `mash status`,
+`mash match`, `mash publish` and `mash notices build|send`; `mash drops` shows which agencies' drops for a night have
+arrived.
 """
 
 from __future__ import annotations
@@ -209,9 +214,10 @@ def mash_nightly():
 
     @task
     def night_summary(batch_ids: list[list[str]]) -> dict[str, int]:
+        from mash.sharing.anchors import newest, read
         from mash.status import batches
 
-        _, engine = _store()
+        home, engine = _store()
         tonight = {b for ids in batch_ids[:] for b in ids}   # one slice request, not a probe per item
         by_state: dict[str, int] = {}
         for row in batches(engine):
@@ -220,13 +226,20 @@ def mash_nightly():
                 log.info("%s %s: %s, rows in %d, loaded %d, quarantined %d", row["agency"], row["batch_id"],
                          row["state"], row["rows_in"], row["rows_loaded"], row["rows_quarantined"])
         log.info("night summary: %s", by_state or "no drops waiting")
+        anchor = newest(read(home.audit_anchors))
+        if anchor:        # the officers keep this line: it anchors the disclosure audit outside the hub
+            log.info("disclosure audit anchored: %d entries, head %s (%s, %s)", anchor.entries, anchor.head_hash,
+                     anchor.describe(), anchor.at)
         return by_state
 
     @task(trigger_rule="all_done")
     def match_children() -> dict[str, int]:
         from mash.link.population import match_children as match
 
+        from mash.link.partitions import remove
+
         home, engine = _store()
+        remove(home.matching_work(_night()).parent)     # the work a killed partitioned run left (personal data)
         summary = match(engine, _night(), features=home.matching_features())
         log.info("matching: %s", summary.as_dict())
         return summary.as_dict()
@@ -265,8 +278,8 @@ def mash_nightly():
     def publish_shared_view() -> dict[str, int]:
         from mash.sharing.publication import publish
 
-        _, engine = _store()
-        summary = publish(engine, _night(), _as_of())
+        home, engine = _store()
+        summary = publish(engine, _night(), _as_of(), anchors=home.audit_anchors)
         log.info("shared view: %s", summary.as_dict())
         return summary.as_dict()
 
@@ -302,7 +315,12 @@ def mash_nightly():
     @task(trigger_rule="one_failed", retries=0, on_failure_callback=None)
     def night_failed() -> None:
         """Later tasks run on past a failed one (all_done), so Airflow would call the run a success: this task,
-        downstream of every other, fails the run when any of them failed. The failed task has alerted already."""
+        downstream of every other, fails the run when any of them failed. The failed task has alerted already.
+        The night's matching work (personal data) goes: a cleared matching task plans again."""
+        from mash.home import Home
+        from mash.link.partitions import remove
+
+        remove(Home.from_env().matching_work(_night()))
         raise AirflowFailException("a task of tonight's run failed: the officers have its alert")
 
     prepared, waited = prepare_store(), wait_for_drop.expand(agency=agencies())
@@ -318,6 +336,7 @@ def mash_nightly():
     published = publish_shared_view()
     built = build_notices()
     validated >> matched >> published >> built >> sending
+    built >> summary            # the summary carries tonight's audit anchor
     matching_tasks = list(matched.children.values()) if hasattr(matched, "children") else [matched]  # a group
     [prepared, waited, ingested, validated, summary, extracts, *matching_tasks, published, built, sending] \
         >> night_failed()

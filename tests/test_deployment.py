@@ -50,7 +50,7 @@ def test_everything_a_service_names_exists(compose):
             else:
                 assert source in declared, f"{name} mounts undeclared volume {source}"
     mash_home = {v.split(":")[1] for v in compose["services"]["airflow-worker"]["volumes"]}
-    for place in ("landing", "archive", "outbox", "reports", "work"):
+    for place in ("landing", "archive", "outbox", "reports", "work", "audit"):
         assert f"/var/lib/mash/{place}" in mash_home
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timezone
 
 import pytest
@@ -10,7 +11,8 @@ from sqlalchemy import func, select
 from mash.contracts import contracts
 from mash.delivery import deliver
 from mash.store import migrate
-from mash.store.schema import archived_file, batch, batch_file, child_record, feed_tables, publication
+from mash.store.schema import (archived_file, batch, batch_file, child_record, disclosure_audit, feed_tables,
+                               publication)
 from tests.drops import dump
 from tests.views import assert_every_value_is_audited_under_a_rule, view
 from mash.synth import generate
@@ -66,6 +68,7 @@ def test_two_nights_flow_through_airflow_into_the_store(backend, home, dagbag, m
     synth_dir = tmp_path / "synth"
     generate(children=300, seed=7, nights=2, out=synth_dir, start=date(2026, 11, 2))
     engine = migrate(home.db_url())
+    os.umask(0o022)             # as a service is often started: every task makes its files private itself
 
     _run_night(1, synth_dir, home, dagbag)
     with engine.connect() as conn:
@@ -96,22 +99,31 @@ def test_two_nights_flow_through_airflow_into_the_store(backend, home, dagbag, m
         assert (home.archive / "sha256" / sha[:2] / sha).is_file()
     assert not any(p.is_file() for p in home.landing.rglob("*")), "landing zone not cleared"
 
-    _assert_views_published(engine, "night-2026-11-03")
+    _assert_views_published(engine, "night-2026-11-03", home)
+    # Everything but what the agencies' transfer wrote into the landing zone (behind its 0700 folder) is private.
+    exposed = [p for p in [home.root, *home.root.rglob("*")]
+               if p.stat().st_mode & 0o077 and home.landing not in p.parents]
+    assert exposed == [], "the night left files others may read (the tasks started with umask 022)"
 
     before = dump(engine)
     run = _run_night(2, synth_dir, home, dagbag)    # the same night again: agencies re-deliver, the DAG reruns
     assert dump(engine) == before
 
     _assert_no_personal_data(caplog.text, _xcom_values(run.run_id), synth_dir)
+    with engine.connect() as conn:
+        head = conn.execute(select(func.max(disclosure_audit.c.entry_id))).scalar_one()
+    assert f"disclosure audit anchored: {head} entries" in caplog.text, "the night summary carries the anchor"
 
 
-def _assert_views_published(engine, night: str) -> None:
+def _assert_views_published(engine, night: str, home) -> None:
     """Tonight's shared view is current, every recipient's view is backed by audited decisions, and the audit is
-    intact."""
+    intact and anchored outside the store up to its newest entry."""
+    from mash.sharing.anchors import read
     from mash.sharing.audit import verify
     with engine.connect() as conn:
         current = conn.execute(select(publication).where(publication.c.is_current.is_(True))).one()
-        assert verify(conn).intact
+        verified = verify(conn, read(home.audit_anchors))
+        assert verified.intact and verified.anchored == verified.entries > 0
     assert current.run_id == night and current.children > 20
     assert assert_every_value_is_audited_under_a_rule(engine) > 50
     assert len(view(engine, "officers", "children")) == current.children       # officers see every child in it
@@ -199,4 +211,5 @@ def test_notices_are_built_after_the_view_and_extract_notices_whatever_validatio
     extracts, building, sending = (dag.get_task(t) for t in ("extract_notices", "build_notices", "send_notices"))
     assert extracts.trigger_rule == "all_done" and extracts.upstream_task_ids == {"validate"}
     assert building.upstream_task_ids == {"publish_shared_view"}
+    assert "build_notices" in dag.get_task("night_summary").upstream_task_ids    # it carries tonight's audit anchor
     assert sending.trigger_rule == "all_done" and sending.upstream_task_ids == {"build_notices", "extract_notices"}

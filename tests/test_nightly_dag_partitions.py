@@ -72,7 +72,7 @@ def test_two_nights_matched_in_partitions_on_postgresql_store_what_one_process_s
         with partitioned.connect() as conn:
             night1 = night1 or dict(conn.execute(select(child_record.c.record_id, child_record.c.child_id)).all())
     _assert_children_linked_and_stable(partitioned, synth_dir, night1)
-    _assert_views_published(partitioned, "night-2026-11-03")
+    _assert_views_published(partitioned, "night-2026-11-03", home)
     xcoms = _xcom_values(run.run_id)
     numbers = list(range(PARTITIONS))
     assert xcoms.count(numbers) == 1                  # the partitions' numbers (the rest: batch ids and counts)

@@ -43,6 +43,6 @@ def archive_file(source: Path, archive_root: Path) -> tuple[str, int, Path]:
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
-        target.chmod(0o440)
+        target.chmod(0o400)                 # never changed again; personal data: the owner only
     return sha, size, rel
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mash.contracts import agencies
 from mash.errors import Refused
-from mash.home import Home, match_partitions
+from mash.home import Home, match_partitions, private_files
 
 
 def _store(home: Home):
@@ -172,10 +172,12 @@ def write_csv(frame, path: Path, rows: int = 250_000) -> None:
 
 def cmd_match(args, home: Home) -> int:
     from mash.link import LinkSettings
+    from mash.link.partitions import remove
     from mash.link.population import match_children, match_children_in_partitions
     settings = LinkSettings.load(args.settings)
     partitions = match_partitions() if args.partitions is None else args.partitions
     if partitions == 1:
+        remove(home.matching_work(args.run_id).parent)      # the work a killed partitioned run left (personal data)
         summary = match_children(_store(home), args.run_id, settings, full=args.full,
                                  features=home.matching_features())
     else:
@@ -211,7 +213,8 @@ def cmd_review_decide(args, home: Home) -> int:
 
 def cmd_publish(args, home: Home) -> int:
     from mash.sharing.publication import publish
-    summary = publish(_store(home), args.run_id or f"manual-{args.as_of.isoformat()}", args.as_of)
+    summary = publish(_store(home), args.run_id or f"manual-{args.as_of.isoformat()}", args.as_of,
+                      anchors=home.audit_anchors)
     print(json.dumps(summary.as_dict()))
     return 0
 
@@ -303,12 +306,17 @@ def cmd_decide_list(args, home: Home) -> int:
 
 
 def cmd_audit_verify(args, home: Home) -> int:
+    from mash.sharing import anchors
     from mash.sharing.audit import verify
+    path = args.anchors or home.audit_anchors
+    found = anchors.read(path)
     with _store(home).connect() as conn:
-        result = verify(conn)
+        result = verify(conn, found)
     for problem in result.problems:
         print(f"TAMPERED: {problem}", file=sys.stderr)
-    print(f"{result.entries} audit entries: {'chain intact' if result.intact else 'chain broken'}")
+    newest = anchors.newest(found)
+    anchored = f"; anchored up to entry {newest.entries} by {newest.describe()} ({path})" if newest else ""
+    print(f"{result.entries} audit entries: {'chain intact' if result.intact else 'chain broken'}{anchored}")
     return 0 if result.intact else 1
 
 
@@ -513,8 +521,11 @@ def parser() -> argparse.ArgumentParser:
 
     auditing = sub.add_parser("audit", help="the disclosure audit").add_subparsers(dest="audit_command",
                                                                                   required=True)
-    auditing.add_parser("verify", help="check the hash chain: exit 1 if any entry was edited or deleted") \
-        .set_defaults(func=cmd_audit_verify)
+    verifying = auditing.add_parser("verify", help="check the hash chain against its anchors and every disclosure "
+                                    "and notice against its entry: exit 1 naming what was edited, deleted or added")
+    verifying.add_argument("--anchors", type=Path, metavar="FILE",
+                           help="the anchor file (default MASH_HOME/audit/anchors.jsonl; e.g. the officers' copy)")
+    verifying.set_defaults(func=cmd_audit_verify)
     showing = auditing.add_parser("show", help="audit entries for a child and/or a recipient, newest first")
     showing.add_argument("--child")
     showing.add_argument("--recipient")
@@ -540,6 +551,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    private_files()             # whatever the umask the officer's shell has: the hub's files are personal data
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -10,13 +10,15 @@ population, run in partitions that may each go to another process or Celery work
     remove(directory)
 
 ``directory`` holds the records' features, which are personal data: it belongs on the hub's own storage (under
-MASH_HOME) and is removed once the result is stored. A partition's file holds comparison levels only (small
+MASH_HOME), owner-only, and is removed once the result is stored, or when the run fails; a run killed outright
+leaves it for the next run, which removes it first. A partition's file holds comparison levels only (small
 integers per pair). Only partition numbers and pair counts need to pass between the steps.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import shutil
 from functools import partial
@@ -45,9 +47,13 @@ def split(work: LinkWork, partitions: int, directory: Path) -> list[int]:
                 shutil.rmtree(earlier)
             else:
                 earlier.unlink()
-    directory.mkdir(parents=True)
-    with open(directory / WORK, "wb") as file:
-        pickle.dump({"work": work, "partitions": partitions}, file, protocol=pickle.HIGHEST_PROTOCOL)
+    directory.mkdir(mode=0o700, parents=True)          # personal data: the owner's only, whatever the umask
+    try:
+        with os.fdopen(os.open(directory / WORK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+            pickle.dump({"work": work, "partitions": partitions}, file, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:
+        remove(directory)
+        raise
     return list(range(partitions))
 
 

@@ -161,8 +161,11 @@ def match_children_in_partitions(engine: Engine, run_id: str, directory: Path, p
                                  full: bool = False, features: Path | None = None) -> MatchSummary:
     """:func:`match_children` with the comparisons in ``partitions`` partitions over ``processes`` processes."""
     numbers = plan_partitions(engine, directory, partitions, settings, full, features)
-    compare_partitions(directory, numbers, processes)
-    return combine_partitions(engine, run_id, directory, features)
+    try:
+        compare_partitions(directory, numbers, processes)
+        return combine_partitions(engine, run_id, directory, features)
+    finally:
+        remove(directory)           # personal data: a failed run leaves none behind
 
 
 def _inputs(engine: Engine, full: bool, features: Path | None

@@ -1,5 +1,6 @@
 """Building tonight's notices: every feedback notice, notification and extract notice that is due and not built
-before, recorded once under its idempotency key, audited, rendered and written to ``MASH_HOME/outbox/<agency>/``.
+before, recorded once under its idempotency key, audited, rendered and written to ``MASH_HOME/outbox/<agency>/``;
+the audit's head is then anchored in ``MASH_HOME/audit/anchors.jsonl``.
 
 A notice about a child is allowed only by its notice rule in the sharing policy, checked against the data classes
 of the fields it carries; allowed or not, the decision is written to the disclosure audit in the same transaction
@@ -28,6 +29,7 @@ from mash.notices.referral import tracked_since
 from mash.notices.render import render
 from mash.notices.settings import Settings, default_settings
 from mash.sharing import audit
+from mash.sharing.anchors import record as record_anchor
 from mash.sharing.policy import Policy, default_policy
 from mash.sharing.tonight import Tonight
 from mash.store.schema import notice as notices, notice_night
@@ -141,5 +143,7 @@ def build(engine: Engine, home: Home, run_id: str, as_of: date, policy: Policy |
             conn.execute(insert(notices), [{c: row.get(c) for c in columns} for row in rows])
         if conn.execute(select(notice_night.c.as_of).where(notice_night.c.as_of == as_of)).first() is None:
             conn.execute(insert(notice_night).values(as_of=as_of, run_id=run_id, built_at=now))
+        head = audit.head(conn)
+    record_anchor(home.audit_anchors, "notices", run_id, head)   # after the commit (see mash.sharing.anchors)
     return BuildSummary(built=built, withheld=sum(r["status"] == "withheld" for r in rows),
                         already_built=len(known), audit_entries=len(ids))

@@ -6,8 +6,10 @@ names every data class it covers. It is written when a decision is first made, a
 rule, the basis, the public-interest decision relied on, the outcome, the classes, or what they hold for the child
 (the content fingerprint).
 Each published decision points at the entry that records it. Entries are chained: each entry's hash covers its
-fields and the previous entry's hash, and every publication records the newest entry's id and hash, so
-:func:`verify` detects an edited, inserted or deleted entry, including one deleted from the end.
+fields and the previous entry's hash; every publication records the newest entry's id and hash, and every
+publication and notice build also writes it outside the store (:mod:`mash.sharing.anchors`). :func:`verify` detects
+an edited, inserted or deleted entry, entries cut from the end (with or without a publication's head moved back),
+a chain forged and re-hashed throughout, and disclosure or notice rows no entry covers.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, case, func, literal, select
 
+from mash.sharing.anchors import Anchor
 from mash.store import bulk_insert
-from mash.store.schema import disclosure_audit as audit, publication
+from mash.store.schema import disclosure_audit as audit, notice, publication, shared_disclosure
 
 GENESIS = "0" * 64
 FIELDS = ["entry_id", "run_id", "recorded_at", "recipient", "child_id", "data_classes", "decision", "rule_id",
@@ -72,20 +75,24 @@ def append(conn: Connection, entries: Iterable[dict], run_id: str) -> tuple[list
 @dataclass(frozen=True)
 class Verification:
     entries: int
-    problems: list[str]          # entry ids and what is wrong with them; never an entry's content
+    problems: list[str]          # entry, publication and notice ids, runs and counts; never an entry's content
+    anchored: int | None = None  # the newest anchor's entry id, when checked against anchors
 
     @property
     def intact(self) -> bool:
         return not self.problems
 
 
-def verify(conn: Connection, batch_size: int = 50_000) -> Verification:
-    """Recompute the chain from the first entry and check it against every publication's recorded head."""
+def verify(conn: Connection, anchors: list[Anchor] | None = None, batch_size: int = 50_000) -> Verification:
+    """Recompute the chain from the first entry and check it against every publication's recorded head and, when
+    given, the ``anchors`` kept outside the store (:mod:`mash.sharing.anchors`); then check that every published
+    disclosure and every notice about a child points at an entry that covers it."""
     problems: list[str] = []
     expected_id, prev_hash, count = 1, GENESIS, 0
     hashes: dict[int, str] = {}
-    anchors = dict(conn.execute(select(publication.c.audit_head_id, publication.c.audit_head_hash)
-                                .where(publication.c.audit_head_id.is_not(None))).all())
+    heads = dict(conn.execute(select(publication.c.audit_head_id, publication.c.audit_head_hash)
+                              .where(publication.c.audit_head_id.is_not(None))).all())
+    wanted = set(heads) | {a.entries for a in anchors or ()}
     last = 0
     while True:
         rows = conn.execute(select(audit).where(audit.c.entry_id > last).order_by(audit.c.entry_id)
@@ -100,16 +107,105 @@ def verify(conn: Connection, batch_size: int = 50_000) -> Verification:
                 problems.append(f"entry {row['entry_id']}: does not follow the entry before it")
             if entry_hash(row["prev_hash"], row) != row["entry_hash"]:
                 problems.append(f"entry {row['entry_id']}: its content does not match its hash (edited)")
-            if row["entry_id"] in anchors:
+            if row["entry_id"] in wanted:
                 hashes[row["entry_id"]] = row["entry_hash"]
             prev_hash, expected_id = row["entry_hash"], row["entry_id"] + 1
         last = rows[-1]["entry_id"]
-    for entry_id, anchored in sorted(anchors.items()):
+    for entry_id, anchored in sorted(heads.items()):
         if entry_id not in hashes:
             problems.append(f"entry {entry_id}: recorded as the head by a publication but missing (deleted)")
         elif hashes[entry_id] != anchored:
             problems.append(f"entry {entry_id}: differs from the hash its publication recorded")
-    return Verification(count, problems)
+    if anchors is not None:
+        problems += _against_anchors(conn, anchors, hashes, last)
+    problems += _uncovered_disclosures(conn) + _uncovered_notices(conn)
+    newest_anchor = max((a.entries for a in anchors or ()), default=None)
+    return Verification(count, problems, newest_anchor)
+
+
+def _against_anchors(conn: Connection, anchors: list[Anchor], hashes: dict[int, str], last: int) -> list[str]:
+    """The chain's entries against the anchors written outside the store, and each publication's recorded head
+    against the anchor written when it was published."""
+    if not anchors:
+        return [f"no anchor outside the store for the audit's {last} entries"] if last else []
+    failing = []
+    for anchor in sorted({(a.entries, a.head_hash): a for a in anchors}.values(), key=lambda a: -a.entries):
+        if anchor.entries == 0:
+            continue
+        if anchor.entries > last:
+            failing.append(f"the audit ends at entry {last} but the anchor of {anchor.describe()} records "
+                           f"{anchor.entries} entries: entries {last + 1} to {anchor.entries} were deleted")
+        elif anchor.entries not in hashes:
+            failing.append(f"entry {anchor.entries}: anchored by {anchor.describe()} but missing (deleted)")
+        elif hashes[anchor.entries] != anchor.head_hash:
+            failing.append(f"entry {anchor.entries}: its hash differs from the anchor of {anchor.describe()}: the "
+                           f"chain was rewritten at or before it")
+    problems = failing[:1]
+    if len(failing) > 1:      # a rewritten chain fails every anchor since: the newest says it, the rest are counted
+        more = len(failing) - 1
+        problems.append(f"{more} earlier anchor{'s do' if more > 1 else ' does'} not match either")
+    published = {a.publication_id: a for a in reversed(anchors) if a.publication_id is not None}
+    recorded = {row.publication_id: row for row in conn.execute(
+        select(publication.c.publication_id, publication.c.run_id, publication.c.audit_head_id,
+               publication.c.audit_head_hash).where(publication.c.publication_id.in_(list(published))))}
+    for publication_id, anchor in sorted(published.items()):
+        row = recorded.get(publication_id)
+        if row is None:
+            problems.append(f"publication {publication_id}: anchored by {anchor.describe()} but missing from the "
+                            f"store")
+        elif (row.audit_head_id or 0) != anchor.entries:
+            problems.append(f"publication {publication_id} (run {row.run_id}): records entry {row.audit_head_id or 0} "
+                            f"as its head, but its anchor records entry {anchor.entries}")
+        elif (row.audit_head_hash or GENESIS) != anchor.head_hash:
+            problems.append(f"publication {publication_id} (run {row.run_id}): its recorded head's hash differs from "
+                            f"its anchor's")
+    return problems
+
+
+def _ids(values, limit: int = 5) -> str:
+    shown = ", ".join("none" if v is None else str(v) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _uncovered_disclosures(conn: Connection) -> list[str]:
+    """Per publication, the disclosure rows whose audit entry does not exist or does not record disclosing that
+    class to that recipient about that child."""
+    rows = shared_disclosure
+    covers = and_(audit.c.entry_id == rows.c.audit_entry_id, audit.c.recipient == rows.c.recipient,
+                  audit.c.child_id == rows.c.child_id, audit.c.decision == "disclose",
+                  # the class among the entry's semicolon-separated classes ('_' escaped: LIKE reads it as any one)
+                  (literal(";") + audit.c.data_classes + literal(";")).like(
+                      literal("%;") + func.replace(rows.c.data_class, "_", "/_") + literal(";%"), escape="/"))
+    found = conn.execute(select(rows.c.publication_id, rows.c.audit_entry_id, func.count())
+                         .select_from(rows.outerjoin(audit, covers)).where(audit.c.entry_id.is_(None))
+                         .group_by(rows.c.publication_id, rows.c.audit_entry_id)
+                         .order_by(rows.c.publication_id, rows.c.audit_entry_id)).all()
+    rows_of: dict[int, int] = {}
+    entries_of: dict[int, list] = {}
+    for publication_id, entry_id, n in found:
+        rows_of[publication_id] = rows_of.get(publication_id, 0) + n
+        entries_of.setdefault(publication_id, []).append(entry_id)
+    return [f"publication {publication_id}: {n} disclosure row{'s are' if n != 1 else ' is'} not covered by the "
+            f"audit entry {'they point' if n != 1 else 'it points'} at (entries {_ids(entries_of[publication_id])})"
+            for publication_id, n in sorted(rows_of.items())]
+
+
+def _uncovered_notices(conn: Connection) -> list[str]:
+    """The notices about a child without an audit entry recording that decision (disclose, or withhold for a
+    withheld notice) under its rule, to its recipient, about its child."""
+    covers = and_(audit.c.entry_id == notice.c.audit_entry_id, audit.c.recipient == notice.c.recipient,
+                  audit.c.child_id == notice.c.child_id, audit.c.rule_id == notice.c.rule_id,
+                  audit.c.decision == case((notice.c.status == "withheld", "withhold"), else_="disclose"))
+    found = conn.execute(select(notice.c.notice_id, notice.c.audit_entry_id)
+                         .select_from(notice.outerjoin(audit, covers))
+                         .where(notice.c.child_id.is_not(None), audit.c.entry_id.is_(None))
+                         .order_by(notice.c.notice_id)).all()
+    if not found:
+        return []
+    listed = [f"notice {notice_id}: audit entry {'none' if entry_id is None else entry_id}"
+              for notice_id, entry_id in found]
+    return [f"{len(found)} notice{'s' if len(found) != 1 else ''} about a child "
+            f"{'are' if len(found) != 1 else 'is'} not covered by an audit entry ({_ids(listed)})"]
 
 
 def entries(conn: Connection, *, child_id: str | None = None, recipient: str | None = None,

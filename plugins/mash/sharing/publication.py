@@ -16,12 +16,14 @@ import hashlib
 import itertools
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from mash.sharing import audit
+from mash.sharing.anchors import record as record_anchor
 from mash.sharing.chronology import chronology
 from mash.sharing.consent import consent_scopes, latest_consents
 from mash.sharing.involvement import agencies_by_child, identities, involvement
@@ -289,12 +291,18 @@ def _prune(conn: Connection, current_id: int) -> None:
             conn.execute(delete(table).where(table.c.publication_id.in_(stale[start:start + 500])))
 
 
-def publish(engine: Engine, run_id: str, as_of: date, policy: Policy | None = None) -> PublishSummary:
-    """Build tonight's view from the store and publish it (the nightly DAG's `publish_shared_view`)."""
+def publish(engine: Engine, run_id: str, as_of: date, policy: Policy | None = None,
+            anchors: Path | None = None) -> PublishSummary:
+    """Build tonight's view from the store and publish it (the nightly DAG's `publish_shared_view`); then append
+    the audit's head to the file ``anchors`` (MASH_HOME/audit/anchors.jsonl: see :mod:`mash.sharing.anchors`)."""
     policy = policy or default_policy()
     view, due = build_view(engine, policy, as_of)
     with engine.begin() as conn:
+        before = conn.execute(select(func.max(publication.c.publication_id))).scalar()
         publication_id, audited = write_view(conn, view, run_id, as_of)
+        head = audit.head(conn)
+    if anchors is not None:         # after the commit: an anchor never names a head the store does not hold
+        record_anchor(anchors, "publication", run_id, head, publication_id if publication_id != before else None)
     disclosed = int(view.decisions["disclose"].sum())
     return PublishSummary(publication_id=publication_id, children=len(view.children),
                           chronology_entries=len(view.chronology), disclosures=disclosed,

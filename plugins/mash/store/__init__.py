@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -30,6 +32,8 @@ def new_engine(url: str, **options) -> Engine:
     # hide_parameters keeps row values (personal data) out of SQL error messages and so out of task logs.
     engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True, hide_parameters=True, **options)
     if engine.dialect.name == "sqlite":
+        _private_sqlite_file(engine.url.database)
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
@@ -39,6 +43,19 @@ def new_engine(url: str, **options) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
     return engine
+
+
+def _private_sqlite_file(database: str | None) -> None:
+    """Create the SQLite store's file owner-only (0600) before SQLite does, whatever the umask: SQLite gives its
+    -wal and -shm files the database file's mode. A file an older version left open is closed to others too."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))   # an empty file is a new SQLite database
+        for written in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if written.exists():
+                written.chmod(0o600)
 
 
 @cache
