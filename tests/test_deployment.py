@@ -84,4 +84,5 @@ def test_the_image_installs_this_project_with_the_pinned_airflow(compose):
     for source in re.findall(r"^COPY --chown=\S+ (.+) /opt/mash/", dockerfile, re.M):
         for path in source.split():
             assert (REPO / path).exists(), path
-    assert re.search(r"pip install .*-e /opt/mash", dockerfile)
+    install = re.search(r"pip install .* (\S+)$", dockerfile, re.M)
+    assert install and install.group(1) == "/opt/mash"      # a regular install: package data, not a checkout
