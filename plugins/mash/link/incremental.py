@@ -166,6 +166,12 @@ class RecordIds:
         return np.concatenate([pd.util.hash_array(ids[start:start + _ROWS], categorize=False)
                                for start in range(0, len(ids), _ROWS)] or [np.empty(0, dtype=np.uint64)])
 
+    @property
+    def hashes(self) -> np.ndarray:
+        """Per record, its id's 64-bit hash (uint64): a key for ordering records that does not depend on the order
+        they were read in."""
+        return self._hashes.to_numpy()
+
     def positions(self, ids) -> np.ndarray:
         """Per id in ``ids``, the position of the record with that id, or -1 when there is none."""
         ids = np.asarray(ids, dtype=object)
