@@ -114,3 +114,57 @@ def test_held_night_thresholds_are_checked_at_load(tmp_path, values, problem):
     with pytest.raises(ValueError, match=problem):
         LinkSettings.load(path)
     assert LinkSettings.load().hold_at_least == 20
+
+
+def test_the_nightly_dag_waits_for_an_officer_on_a_held_night(airflow_db):
+    """The wiring: a held night goes to the human-in-the-loop approval (Required Actions) and only an approval
+    leads to storing and publishing; a night not held goes straight to publishing."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+    from tests.conftest import REPO
+
+    dag = DagBag(dag_folder=REPO / "dags").dags["mash_nightly"]
+    approval = dag.get_task("approve_matching")
+    assert isinstance(approval, ApprovalOperator) and approval.upstream_task_ids == {"matching_held"}
+    assert dag.get_task("matching_held").upstream_task_ids == {"match_children"}
+    assert approval.downstream_task_ids == {"apply_matching", "night_failed"}
+    publish = dag.get_task("publish_shared_view")
+    assert publish.upstream_task_ids == {"not_held", "apply_matching"}
+    assert publish.trigger_rule == "none_failed_min_one_success"   # a rejection skips apply, so publish too
+
+
+def test_an_approval_in_airflow_is_recorded_as_the_cli_records_it(home, airflow_db, tmp_path, capsys):
+    """The approval task's callback (what Airflow calls with the officer's answer from Required Actions) records
+    the decision through the same service as `mash match approve`; the night then applies as apply_matching does.
+    (dag.test() cannot answer a human-in-the-loop task, so the callback is called here as Airflow would.)"""
+    from datetime import datetime, timezone
+
+    from airflow.dag_processing.dagbag import DagBag
+    from mash.link.population import apply_held_night
+    from mash.store import migrate
+    from tests.conftest import REPO
+
+    store = migrate(home.db_url())
+    first, second = _towns(tmp_path)
+    assert _night(first, "night-2026-11-02", capsys)[0] == 0
+    assert _night(second, "night-2026-11-03", capsys)[0] == HELD_EXIT
+    approval = DagBag(dag_folder=REPO / "dags").dags["mash_nightly"].get_task("approve_matching")
+    answer = approval.execute_complete(
+        context={"ds": "2026-11-03", "run_id": "scheduled__2026-11-03", "task": approval},
+        event={"chosen_options": ["Approve"], "params_input": {"reason": "schools system migration"},
+               "responded_at": datetime(2026, 11, 3, 9, tzinfo=timezone.utc),
+               "responded_by_user": {"id": "7", "name": "A. Officer"}})
+    assert answer["chosen_options"] == ["Approve"]
+    with store.connect() as conn:
+        hold = conn.execute(select(match_hold)).mappings().one()
+    assert (hold["run_id"], hold["status"], hold["decided_by"], hold["reason"]) == (
+        "night-2026-11-03", "approved", "A. Officer", "schools system migration")
+    summary = apply_held_night(store, "night-2026-11-03")
+    assert not summary.held and summary.children_ended == hold["ended"]
+    # The same answer again (a retried task) is accepted; the CLI's contrary answer is refused.
+    approval.execute_complete(
+        context={"ds": "2026-11-03", "task": approval},
+        event={"chosen_options": ["Approve"], "params_input": {"reason": "again"},
+               "responded_at": datetime(2026, 11, 3, 9, 5, tzinfo=timezone.utc),
+               "responded_by_user": {"id": "7", "name": "A. Officer"}})
+    assert main(["match", "reject", "night-2026-11-03", "--by", "B. Officer", "--reason", "no"]) == 1

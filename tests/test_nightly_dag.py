@@ -188,7 +188,7 @@ def test_matching_runs_even_when_an_agency_fails_and_a_failed_task_fails_the_run
     validate = dag.get_task("validate")       # an agency's failed ingest stops no other agency's validation
     assert validate.trigger_rule == "all_done" and validate.upstream_task_ids == {"ingest"}
     assert summary.trigger_rule == "all_success" and summary.downstream_task_ids == {"night_failed"}
-    assert dag.get_task("publish_shared_view").upstream_task_ids == {"match_children"}
+    assert dag.get_task("publish_shared_view").upstream_task_ids == {"not_held", "apply_matching"}
     verdict = dag.get_task("night_failed")     # downstream of every task, so any failure fails the run
     assert verdict.trigger_rule == "one_failed" and verdict.on_failure_callback in (None, [])
     assert verdict.upstream_task_ids == {t.task_id for t in dag.tasks} - {"night_failed"}
