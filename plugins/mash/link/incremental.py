@@ -95,6 +95,8 @@ class Previous:
     def model_for(self, records: int) -> Model:
         """The model with its prior rescaled to ``records``: the expected matches grow with the records, the
         record pairs with their square, so the prior (matches over pairs) goes as 1 / (records - 1)."""
+        if records == self.records:
+            return self.model           # exactly the model (a rescaling by 1 could move its last bit)
         prior = self.model.prior * max(self.records - 1, 1) / max(records - 1, 1)
         return replace(self.model, prior=float(np.clip(prior, 1e-300, 0.5)))
 
