@@ -1,6 +1,6 @@
 """Deterministic matching: the same records, decisions and model give the same children and links whatever the
-history: a rerun with no new data (in the library and through `mash match` after `mash match --full`), records read
-in another order, an incremental night against rescoring everything with the same model."""
+history: a rerun with no new data (in the library, and through `mash match` after `mash match --full`: no new
+publication or audit entry either), records read in another order, an incremental night against rescoring everything with the same model."""
 
 from __future__ import annotations
 
@@ -71,11 +71,14 @@ def test_mash_match_after_a_full_relink_reruns_without_changing_the_store(store,
         main(["ingest", "--strict"])
         assert main(["match", "--run-id", night]) == 0
     assert main(["match", "--run-id", "full", "--full"]) == 0
+    assert main(["publish", "--run-id", "full", "--as-of", "2026-11-03"]) == 0
     after_full = dump(store)
     capsys.readouterr()
     for rerun in ("rerun-1", "rerun-2"):
         assert main(["match", "--run-id", rerun]) == 0
         summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert main(["publish", "--run-id", rerun, "--as-of", "2026-11-03"]) == 0      # nothing new to publish
+        assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["audit_entries"] == 0
         assert (summary["records_rescored"], summary["merged"], summary["split"], summary["records_moved"],
                 summary["new_children"]) == (0, 0, 0, 0, 0)
         now = dump(store)
