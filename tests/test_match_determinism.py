@@ -87,3 +87,6 @@ def test_mash_match_after_a_full_relink_reruns_without_changing_the_store(store,
         # the review queue is the same pairs, scores and statuses; only the run that last saw them moves on
         assert [row[:6] + row[7:] for row in now["link_review"]] == [
             row[:6] + row[7:] for row in after_full["link_review"]]
+        assert main(["match", "--run-id", f"{rerun}-in-partitions", "--partitions", "3", "--processes", "1"]) == 0
+        assert {name: rows for name, rows in dump(store).items() if name != "link_review"} == {
+            name: rows for name, rows in after_full.items() if name != "link_review"}

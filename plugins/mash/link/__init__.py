@@ -283,7 +283,7 @@ def evidence_pairs(result: "LinkResult") -> pd.DataFrame:
     """The pairs of ``result`` that count as evidence, as the next incremental run takes them (:class:`Previous`):
     record ids, match weight and probability before the extracts' evidence, decision, and the other weights."""
     pairs = result.pairs.drop(columns=[EXCLUSIVITY, *result.pairs.filter(regex="^l_").columns])
-    weight = (result.pairs["match_weight"] - result.pairs[EXCLUSIVITY]).to_numpy()
+    weight = _summed(pairs, [column for column in pairs.columns if column.startswith("w_")])   # as finish() adds
     pairs = pairs.assign(match_weight=weight, match_probability=1.0 / (1.0 + np.exp2(-weight)))
     return pairs[counts_as_evidence(weight)].reset_index(drop=True)
 
