@@ -368,11 +368,11 @@ def mash_nightly():
     held, passed, applied = matching_held(matched), not_held(), apply_matching()
     published = publish_shared_view()
     built = build_notices()
-    validated >> matched
+    group = matched.operator.task_group       # the partitions' group (its combine's summary), or the DAG's root
+    validated >> (group if MATCH_PARTITIONS > 1 else matched)
     held >> [passed, approve_matching]
     approve_matching >> applied
     [passed, applied] >> published >> built >> sending
-    group = matched.operator.task_group       # the partitions' group (its combine's summary), or the DAG's root
     matching_tasks = list(group.children.values()) if MATCH_PARTITIONS > 1 else [matched]
     [prepared, waited, ingested, validated, summary, extracts, *matching_tasks, held, passed, approve_matching,
      applied, published, built, sending] >> night_failed()
