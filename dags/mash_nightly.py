@@ -28,7 +28,13 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    lineage of merges and splits, and queues uncertain pairs for officers (`mash review`). With
    MASH_MATCH_PARTITIONS=N (N > 1, set where the DAG is parsed) it is the group `match_children_in_partitions`:
    `plan` (features and blocking), `compare` mapped over N partitions of the candidate pairs (on any Celery
-   worker) and `combine` (scoring, clustering, storing), with the same result;
+   worker) and `combine` (scoring, clustering, storing), with the same result. A night whose matching would merge,
+   split, move or end more children than `held_night` in the link settings allows is **held**: nothing is stored,
+   the officers are alerted, and **matching_held** sends the run to **approve_matching**, a human-in-the-loop task
+   shown under *Required Actions*: an officer approves (then **apply_matching** stores the held result and the night
+   goes on to publish) or rejects (the children and publication in force stay; publishing is skipped). Either
+   answer is recorded in the store as `mash match approve|reject` records it. A night not held goes straight on
+   (**not_held**);
 8. **publish_shared_view**: applies the sharing policy (`mash/config/sharing_policy.yaml`: consent, significant harm,
    officers' public-interest decisions; default deny) to every child known to two or more agencies, audits every
    decision to disclose or not in the hash-chained disclosure audit, and publishes each recipient's view and
@@ -61,7 +67,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import (AsyncCallback, Connection, DeadlineAlert, DeadlineReference, PokeReturnValue, dag,
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import (AsyncCallback, Connection, DeadlineAlert, DeadlineReference, Param, PokeReturnValue, dag,
                          get_current_context, task, task_group)
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
@@ -127,9 +134,9 @@ def _as_of(context=None):
     return pendulum.instance(when).in_timezone(TIMEZONE).date()
 
 
-def _night() -> str:
+def _night(context=None) -> str:
     """The run's label in the store: the night it is for, so that a rerun is the same night."""
-    context = get_current_context()
+    context = context or get_current_context()
     return f"night-{context['ds']}" if context.get("ds") else context["run_id"]
 
 
@@ -145,6 +152,34 @@ def _alert_officers(context) -> None:
         alert = task_failed(ti.dag_id, ti.run_id, ti.task_id, index, ti.try_number,
                             type(error).__name__ if error else "unknown", _as_of(context), engine)
         send_alert(alert, home, _smtp_url(), NIGHT)
+
+
+class HeldNightApproval(ApprovalOperator):
+    """The officers' answer on a held night (Required Actions): recorded in the store by the same service as `mash
+    match approve|reject` (mash.link.held.decide_held_night), under the responding user's name and the reason they
+    gave; then, as ApprovalOperator does, a rejection skips the tasks after it."""
+
+    def execute_complete(self, context, event):
+        from mash.link.held import decide_held_night
+
+        answer = super().execute_complete(context, event)
+        user = answer["responded_by_user"] or {}
+        with _store_as_is() as (_, engine):
+            decide_held_night(engine, _night(context), answer["chosen_options"] == [self.APPROVE],
+                              user.get("name") or user.get("id") or "", (answer["params_input"] or {}).get("reason", ""))
+        return answer
+
+
+def _held_night_alert(summary: dict) -> None:
+    """Alert the officers to a night held by this run (a rerun of a held night does not alert again)."""
+    from mash.alerts import night_held, send_alert
+    from mash.link.held import held_nights
+
+    if summary.get("newly_held"):
+        with _store_as_is() as (home, engine):
+            hold = next(h for h in held_nights(engine) if h["run_id"] == _night())
+            reasons = [f"{key} {hold[key]}" for key in ("merged", "split", "records_moved", "ended")]
+            send_alert(night_held(_night(), reasons), home, _smtp_url(), NIGHT)
 
 
 @dag(
@@ -242,6 +277,7 @@ def mash_nightly():
         remove(home.matching_work(_night()).parent)     # the work a killed partitioned run left (personal data)
         summary = match(engine, _night(), features=home.matching_features())
         log.info("matching: %s", summary.as_dict())
+        _held_night_alert(summary.as_dict())
         return summary.as_dict()
 
     @task_group
@@ -270,11 +306,42 @@ def mash_nightly():
             home, engine = _store()
             summary = combine_partitions(engine, _night(), home.matching_work(_night()), home.matching_features())
             log.info("matching: %s", summary.as_dict())
+            _held_night_alert(summary.as_dict())
             return summary.as_dict()
 
-        compare.expand(partition=plan()) >> combine()
+        combined = combine()
+        compare.expand(partition=plan()) >> combined
+        return combined
+
+    @task.branch
+    def matching_held(summary: dict) -> str:
+        """A held night waits for the officers' answer; any other goes on."""
+        return "approve_matching" if summary.get("held") else "not_held"
 
     @task
+    def not_held() -> None:
+        """Tonight's matching was stored: publish it."""
+
+    approve_matching = HeldNightApproval(
+        task_id="approve_matching",
+        subject="Matching run {{ dag_run.logical_date | ds }} held: approve or reject",
+        body=("Tonight's matching would change more children than the link settings allow (an agency's records "
+              "re-keyed by a system migration is the usual cause). Nothing has been stored or published. Approve to "
+              "store and publish it; reject to keep the children and shared views in force. Counts: `mash match "
+              "held`; see docs/operations.md, 'A held night'."),
+        params={"reason": Param("", type="string", minLength=1, description="why (recorded with your name)")})
+
+    @task
+    def apply_matching() -> dict[str, int]:
+        """Store the approved held night (matched again: the same result)."""
+        from mash.link.population import apply_held_night
+
+        home, engine = _store()
+        summary = apply_held_night(engine, _night(), features=home.matching_features())
+        log.info("matching applied after approval: %s", summary.as_dict())
+        return summary.as_dict()
+
+    @task(trigger_rule="none_failed_min_one_success")      # after not_held, or after apply_matching
     def publish_shared_view() -> dict[str, int]:
         from mash.sharing.publication import publish
 
@@ -333,13 +400,18 @@ def mash_nightly():
     extracts, sending = extract_notices(), send_notices()
     validated >> extracts >> sending
     matched = match_children() if MATCH_PARTITIONS == 1 else match_children_in_partitions()
+    held, passed, applied = matching_held(matched), not_held(), apply_matching()
     published = publish_shared_view()
     built = build_notices()
-    validated >> matched >> published >> built >> sending
+    group = matched.operator.task_group       # the partitions' group (its combine's summary), or the DAG's root
+    validated >> (group if MATCH_PARTITIONS > 1 else matched)
+    held >> [passed, approve_matching]
+    approve_matching >> applied
+    [passed, applied] >> published >> built >> sending
     built >> summary            # the summary carries tonight's audit anchor
-    matching_tasks = list(matched.children.values()) if hasattr(matched, "children") else [matched]  # a group
-    [prepared, waited, ingested, validated, summary, extracts, *matching_tasks, published, built, sending] \
-        >> night_failed()
+    matching_tasks = list(group.children.values()) if MATCH_PARTITIONS > 1 else [matched]
+    [prepared, waited, ingested, validated, summary, extracts, *matching_tasks, held, passed, approve_matching,
+     applied, published, built, sending] >> night_failed()
 
 
 mash_nightly()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from mash.cli import main
-from mash.link import Previous, link
+from mash.link import Previous, evidence_pairs, link
 from mash.link.comparisons import RECORD_ARRAYS, Features, compare, person_schema
 from mash.link.incremental import RecordIds, fingerprints, kept_pairs, recall, remember
 from mash.link.records import records_from_night
@@ -40,11 +40,10 @@ def last_night(tonight) -> pd.DataFrame:
 
 
 def previous_of(result, records: pd.DataFrame) -> Previous:
-    """What the store keeps of a run: fingerprints, the link and review pairs with their weights (not levels)."""
-    pairs = result.pairs[result.pairs["decision"] != "non-link"]
-    pairs = pairs.drop(columns=pairs.filter(regex="^l_").columns)
-    return Previous(pd.Series(result.fingerprints, index=result.clusters["record_id"].to_numpy()), pairs,
-                    result.model, len(records))
+    """What the store keeps of a run: fingerprints, the pairs that count as evidence with their weights (not
+    levels)."""
+    return Previous(pd.Series(result.fingerprints, index=result.clusters["record_id"].to_numpy()),
+                    evidence_pairs(result), result.model, len(records))
 
 
 def partition(result) -> set[frozenset[str]]:

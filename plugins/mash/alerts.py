@@ -1,5 +1,5 @@
-"""Alerts to the information-sharing officers: a task of the nightly run that failed for good (after its retries), or
-a night not finished by its deadline (``mash/config/night.yaml``).
+"""Alerts to the information-sharing officers: a task of the nightly run that failed for good (after its retries), a
+night not finished by its deadline (``mash/config/night.yaml``), or a night whose matching was held for approval.
 
 An alert carries ids and counts only: the run, the task and its agency, the try, the error's type (never its
 message, which could quote a value from an extract), and the night's batches with their states and row counts. It
@@ -83,6 +83,17 @@ def night_overdue(dag_id: str, run_id: str, deadline: str, night: date | None, e
                         "Agencies awaited until their cut-off, a slow task or a stuck worker are the usual causes. "
                         "See the run in Airflow, and docs/operations.md, 'Reading the alerts'.", "",
                         *night_lines(engine, night)))
+
+
+def night_held(run_id: str, reasons: list[str]) -> Alert:
+    """Tonight's matching was held (:mod:`mash.link.held`): it would change more children than the settings allow."""
+    return Alert(key=f"held:{run_id}", subject=f"MASH alert: matching run {run_id} held for an officer's approval",
+                 lines=(f"The matching run {run_id} would change more children than the link settings allow "
+                        f"({'; '.join(reasons)}). It has not been applied or published: the children and the "
+                        "shared views in force stay.",
+                        "An agency's system migration that re-keyed its records is the usual cause. Approve it (in "
+                        "Airflow under Required Actions, or `mash match approve RUN --by NAME --reason TEXT`) or "
+                        "reject it (`mash match reject ...`): see docs/operations.md, 'A held night'."))
 
 
 def send_alert(alert: Alert, home: Home, url: str | None, settings: NightSettings | None = None) -> bool:

@@ -185,6 +185,57 @@ def cmd_match(args, home: Home) -> int:
                                                partitions, args.processes or min(partitions, os.cpu_count() or 1),
                                                settings, full=args.full, features=home.matching_features())
     print(json.dumps(summary.as_dict()))
+    return _report_hold(home, args.run_id, summary)
+
+
+HELD_EXIT = 3       # `mash match`: the night was held for an officer's approval (nothing stored)
+
+
+def _report_hold(home: Home, run_id: str, summary) -> int:
+    """A held night: alert the officers (once: when this run held it) and exit HELD_EXIT."""
+    if not summary.held:
+        return 0
+    from mash.alerts import night_held, send_alert
+    from mash.link.held import held_nights
+    from mash.notices.sending import smtp_url
+    if summary.newly_held:
+        hold = next(h for h in held_nights(_store(home)) if h["run_id"] == run_id)
+        send_alert(night_held(run_id, _hold_counts(hold)), home, smtp_url())
+    print(f"held: matching run {run_id} changes more children than the settings allow; nothing was stored. "
+          f"An officer approves it (mash match approve {run_id} --by NAME --reason TEXT) or rejects it",
+          file=sys.stderr)
+    return HELD_EXIT
+
+
+def _hold_counts(hold: dict) -> list[str]:
+    return [f"merged {hold['merged']} of {hold['children_before']} children",
+            f"split {hold['split']}", f"ended {hold['ended']}",
+            f"records moved {hold['records_moved']} of {hold['records_before']}"]
+
+
+def cmd_match_held(args, home: Home) -> int:
+    from mash.link.held import held_nights
+    holds = held_nights(_store(home), pending_only=not args.all)
+    for hold in holds:
+        decided = f"  {hold['status']} by {hold['decided_by']}" if hold["decided_by"] else f"  {hold['status']}"
+        print(f"{hold['run_id']}  held {hold['held_at']:%Y-%m-%d %H:%M}  {', '.join(_hold_counts(hold))}{decided}")
+    print(f"{len(holds)} held matching run(s)")
+    return 0
+
+
+def cmd_match_decide(args, home: Home) -> int:
+    from mash.link import LinkSettings
+    from mash.link.held import decide_held_night
+    from mash.link.population import apply_held_night
+    approve = args.match_command == "approve"
+    engine = _store(home)
+    decide_held_night(engine, args.run, approve, args.by, args.reason)
+    if not approve:
+        print(f"rejected: matching run {args.run} is not applied; the children in force stay")
+        return 0
+    summary = apply_held_night(engine, args.run, LinkSettings.load(args.settings), home.matching_features())
+    print(json.dumps(summary.as_dict()))
+    print(f"approved and applied: matching run {args.run}; run mash publish to publish it", file=sys.stderr)
     return 0
 
 
@@ -212,7 +263,11 @@ def cmd_review_decide(args, home: Home) -> int:
 
 
 def cmd_publish(args, home: Home) -> int:
+    from mash.link.held import held_nights
     from mash.sharing.publication import publish
+    if held := held_nights(_store(home)):
+        raise Refused(f"matching run {held[0]['run_id']} is held for an officer's approval: the shared views in "
+                      "force stay until it is approved (mash match approve) or rejected (mash match reject)")
     summary = publish(_store(home), args.run_id or f"manual-{args.as_of.isoformat()}", args.as_of,
                       anchors=home.audit_anchors)
     print(json.dumps(summary.as_dict()))
@@ -447,6 +502,17 @@ def parser() -> argparse.ArgumentParser:
     match.add_argument("--processes", type=int, metavar="P",
                        help="with --partitions, run them in P processes (default: N, at most the CPUs)")
     match.set_defaults(func=cmd_match)
+    held = match.add_subparsers(dest="match_command", metavar="{held,approve,reject}")
+    listing = held.add_parser("held", help="matching runs held for an officer's approval (a mass relink)")
+    listing.add_argument("--all", action="store_true", help="decided ones too")
+    listing.set_defaults(func=cmd_match_held)
+    for verb, text in (("approve", "approve a held matching run and apply it"),
+                       ("reject", "reject a held matching run: the children in force stay")):
+        deciding = held.add_parser(verb, help=text)
+        deciding.add_argument("run", metavar="RUN", help="the held run's id (mash match held)")
+        deciding.add_argument("--by", required=True, help="the officer's name")
+        deciding.add_argument("--reason", required=True)
+        deciding.set_defaults(func=cmd_match_decide)
 
     review = sub.add_parser("review", help="the queue of uncertain pairs").add_subparsers(dest="review_command",
                                                                                           required=True)

@@ -37,10 +37,12 @@ from .incremental import Previous, RecordIds, Remembered, fingerprints, kept_pai
 from .model import Model, estimate, score
 
 __all__ = ["ConstraintConflict", "LinkResult", "LinkSettings", "LinkWork", "Model", "Previous", "Remembered",
-           "finish", "link", "prepare"]
+           "counts_as_evidence", "evidence_pairs", "finish", "link", "prepare"]
 
 DECISIONS = ("link", "review", "clustered", "non-link")   # clustered: uncertain alone, but already one child
 LINK, REVIEW, CLUSTERED, NON_LINK = range(len(DECISIONS))
+EVIDENCE_WEIGHT = -10.0     # match weight (before the extracts' evidence) below which a pair is no evidence: odds
+                            # under 1 in 1,000, a rival too weak to matter and a pair too weak to become a link
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,20 @@ class LinkSettings:
     dominant_value_share: float
     dominant_name_share: float
     dominant_value_min_records: int
+    hold_merged_share: float = 0.02     # held_night: see settings.yaml
+    hold_split_share: float = 0.02
+    hold_moved_share: float = 0.02
+    hold_ended_share: float = 0.02
+    hold_at_least: int = 20
 
     def __post_init__(self):
         problems = []
+        for name in ("hold_merged_share", "hold_split_share", "hold_moved_share", "hold_ended_share"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+                problems.append(f"{name} must be a share above 0 and at most 1 (got {value!r})")
+        if isinstance(self.hold_at_least, bool) or not isinstance(self.hold_at_least, int) or self.hold_at_least < 0:
+            problems.append(f"hold_at_least must be a whole number of at least 0 (got {self.hold_at_least!r})")
         if not 0.5 <= self.review_probability <= self.link_probability < 1:
             problems.append("need 0.5 <= review_probability <= link_probability < 1 (got "
                             f"{self.review_probability} and {self.link_probability})")
@@ -93,7 +106,7 @@ class LinkSettings:
 
 def _settings_values(text: str, source: str) -> dict:
     document = yaml.safe_load(text) or {}
-    sections = {"decisions", "blocking", "estimation"}
+    sections = {"decisions", "blocking", "estimation", "held_night"}
     if not isinstance(document, dict) or set(document) - sections:
         raise ValueError(f"link settings {source}: top-level keys must be among {sorted(sections)}")
     values = {}
@@ -222,6 +235,7 @@ def finish(work: LinkWork, levels: pd.DataFrame, fallback: Model | None = None) 
         model_stats = {"estimated_usable": None, "used": "previous", "failed_checks": []}
     lap("estimation")
     scored = score(features, candidates, levels, model)
+    weight_columns = list(scored.columns[2:])               # w_prior, a weight per comparison, w_twins_guard
     pairs = pd.concat([pd.DataFrame({"record_id_l": features.record_id[candidates.left],
                                      "record_id_r": features.record_id[candidates.right]}, dtype=object),
                        scored.iloc[:, :2], pd.DataFrame({"decision": np.full(len(scored), "", dtype=object)},
@@ -232,13 +246,17 @@ def finish(work: LinkWork, levels: pd.DataFrame, fallback: Model | None = None) 
     if previous is not None:
         earlier, earlier_left, earlier_right = kept_pairs(previous, work.ids, ~work.rescore)
         kept = len(earlier)
-        pairs = pd.concat([pairs, earlier], ignore_index=True)
+        # tonight's prior for a kept pair: the prior is rescaled to tonight's records (Previous.model_for)
+        earlier = earlier.assign(w_prior=model.pair_prior_weights(features, earlier_left, earlier_right))
+        pairs = pd.concat([pairs, earlier.drop(columns=[EXCLUSIVITY], errors="ignore")], ignore_index=True)
         left, right = np.concatenate([left, earlier_left]), np.concatenate([right, earlier_right])
-    pairs = _with_exclusivity(pairs, features, left, right, model)
+    pairs["match_weight"] = _summed(pairs, weight_columns)
+    pairs = _with_exclusivity(pairs, features, left, right, model, work.ids)
     decision = _decide(pairs, settings)
     lap("scoring")
     label, cluster_stats = cluster(len(features), left, right, pairs["match_weight"].to_numpy(dtype=float),
-                                   decision == LINK, features.codes("nhs_number")[0], work.must, work.cannot)
+                                   decision == LINK, features.codes("nhs_number")[0], work.must, work.cannot,
+                                   features.record_id)
     # An uncertain pair whose records are one child already, through links (or officers' must-links) each surer
     # than it, needs no officer: it agrees with what the links decided.
     decision[(decision == REVIEW) & (label[left] == label[right])] = CLUSTERED
@@ -280,16 +298,54 @@ def _person_ids(label: np.ndarray, records: int) -> np.ndarray:
     return characters.view(f"U{width + 1}").ravel().astype(object)
 
 
+def _summed(pairs: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Per pair, the sum of its ``columns`` added left to right: the same sum for a pair scored tonight and a pair
+    kept from an earlier run, to the last bit."""
+    total = np.zeros(len(pairs))
+    for column in columns:
+        total = total + pairs[column].to_numpy(dtype=float)
+    return total
+
+
+def counts_as_evidence(match_weight: np.ndarray) -> np.ndarray:
+    """Per pair (its match weight before the extracts' evidence): whether it counts as evidence, that is takes part
+    in the extracts' evidence (as a candidate or a rival) and is kept for the next incremental run. A pair below
+    EVIDENCE_WEIGHT is a non-link whatever the extracts say, so a full relink and an incremental night weigh the
+    same pairs."""
+    return match_weight >= EVIDENCE_WEIGHT
+
+
+def evidence_pairs(result: "LinkResult") -> pd.DataFrame:
+    """The pairs of ``result`` that count as evidence, as the next incremental run takes them (:class:`Previous`):
+    record ids, match weight and probability before the extracts' evidence, decision, and the other weights."""
+    pairs = result.pairs.drop(columns=[EXCLUSIVITY, *result.pairs.filter(regex="^l_").columns])
+    weight = _summed(pairs, [column for column in pairs.columns if column.startswith("w_")])   # as finish() adds
+    pairs = pairs.assign(match_weight=weight, match_probability=1.0 / (1.0 + np.exp2(-weight)))
+    return pairs[counts_as_evidence(weight)].reset_index(drop=True)
+
+
 def _with_exclusivity(pairs: pd.DataFrame, features: Features, left: np.ndarray, right: np.ndarray,
-                      model: Model) -> pd.DataFrame:
-    """The pairs with the extracts' evidence (:mod:`.exclusivity`) weighed over all of them, tonight's and kept
-    ones alike (a kept pair's earlier such weight is replaced), and their match weight and probability updated."""
-    earlier = pairs[EXCLUSIVITY].fillna(0.0).to_numpy() if EXCLUSIVITY in pairs else 0.0
-    weight = pairs["match_weight"].to_numpy(dtype=float) - earlier
-    evidence = exclusivity_weights(features.source, left, right, weight, model.coverage)
+                      model: Model, ids: RecordIds) -> pd.DataFrame:
+    """The pairs with the extracts' evidence (:mod:`.exclusivity`) weighed over the pairs that count as evidence,
+    tonight's and kept ones alike, taken in the order of their records' ids (hashed; see :func:`_canonical`) so that
+    the sums over rivals are added in the same order whichever run found the pairs; match weight and probability
+    updated. A pair that does not count as evidence gets none."""
+    weight = pairs["match_weight"].to_numpy(dtype=float)
+    order = _canonical(np.flatnonzero(counts_as_evidence(weight)), left, right, ids)
+    evidence = np.zeros(len(pairs))
+    evidence[order] = exclusivity_weights(features.source, left[order], right[order], weight[order],
+                                          model.coverage)
     pairs = pairs.assign(**{EXCLUSIVITY: evidence}, match_weight=weight + evidence)
     pairs["match_probability"] = 1.0 / (1.0 + np.exp2(-pairs["match_weight"].to_numpy()))
     return pairs
+
+
+def _canonical(rows: np.ndarray, left: np.ndarray, right: np.ndarray, ids: RecordIds) -> np.ndarray:
+    """``rows`` (pair positions) ordered by their records' hashed ids (the lower hash first, then the higher): an
+    order that does not depend on the order the records were read in or the pairs were found in."""
+    hashes = ids.hashes
+    a, b = hashes[left[rows]], hashes[right[rows]]
+    return rows[np.lexsort((np.maximum(a, b), np.minimum(a, b)))]
 
 
 def _decide(scored: pd.DataFrame, settings: LinkSettings) -> np.ndarray:

@@ -4,8 +4,12 @@ Connected components over the ``link`` pairs and the officers' must-link pairs. 
 cannot-link pair, or two records with different valid NHS numbers, is rebuilt greedily: must-link pairs first, then
 its link pairs from the strongest match weight down, skipping any pair that would join two groups in conflict
 (so the weakest links that cause a conflict are the ones dropped). A must-link pair always joins its records; a
-must-link pair that contradicts a cannot-link pair is an error. The result is a pure function of the pairs, their
-weights and decisions, and the constraints.
+must-link pair that contradicts a cannot-link pair is an error.
+
+The result is a pure function of the pairs, their weights and decisions, and the constraints, whatever order the
+records and pairs come in: the greedy rebuild takes the pairs in a total order, must-links first, then by match
+weight from the strongest down, then by their records' ids (the pair's smaller id, then its larger id, as text),
+so two links of equal weight are always taken in the same order.
 """
 
 from __future__ import annotations
@@ -47,13 +51,16 @@ class _Group:
         return with_nhs and bool(nhs_a) and bool(nhs_b) and not (nhs_a <= nhs_b or nhs_b <= nhs_a)
 
 
-def _rebuild(nodes: np.ndarray, edges: pd.DataFrame, nhs: np.ndarray, apart: dict[int, set[int]]
-             ) -> tuple[dict[int, int], int]:
-    """Greedy constrained merge of one component; returns node -> group root and the link pairs dropped."""
+def _rebuild(nodes: np.ndarray, edges: pd.DataFrame, nhs: np.ndarray, apart: dict[int, set[int]],
+             record_ids: np.ndarray) -> tuple[dict[int, int], int]:
+    """Greedy constrained merge of one component, its pairs in the total order of the module's docstring; returns
+    node -> group root and the link pairs dropped."""
     groups = {int(v): _Group({int(v)}, {int(nhs[v])} - {-1}, set(apart.get(int(v), ()))) for v in nodes}
     root = {int(v): int(v) for v in nodes}
     dropped = 0
-    order = np.lexsort((-edges["weight"].to_numpy(), ~edges["must"].to_numpy()))   # must first, then strongest
+    a, b = (record_ids[edges[column].to_numpy()].astype(str) for column in ("l", "r"))
+    order = np.lexsort((np.where(a < b, b, a), np.where(a < b, a, b), -edges["weight"].to_numpy(),
+                        ~edges["must"].to_numpy()))      # must first, then strongest, then by the records' ids
     for a, b, must in zip(*(edges[column].to_numpy()[order].tolist() for column in ("l", "r", "must"))):
         ra, rb = root[a], root[b]
         if ra == rb:
@@ -74,12 +81,15 @@ def _rebuild(nodes: np.ndarray, edges: pd.DataFrame, nhs: np.ndarray, apart: dic
 
 
 def cluster(n: int, left: np.ndarray, right: np.ndarray, weight: np.ndarray, linked: np.ndarray,
-            nhs: np.ndarray, must_link: np.ndarray, cannot_link: np.ndarray) -> tuple[np.ndarray, dict]:
+            nhs: np.ndarray, must_link: np.ndarray, cannot_link: np.ndarray,
+            record_ids: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Cluster label per record (the smallest record position in its cluster) and counts.
 
     ``left``/``right``/``weight``/``linked`` describe the scored pairs; ``must_link`` and ``cannot_link`` are (k, 2)
     arrays of record positions; ``nhs`` the valid NHS number per record as a code (:meth:`Features.codes`; -1 if
-    none)."""
+    none); ``record_ids`` the records' ids, which break ties between links of equal weight (by default their
+    positions)."""
+    record_ids = np.arange(n) if record_ids is None else np.asarray(record_ids)
     edges = pd.DataFrame({"l": np.concatenate([left[linked], must_link[:, 0]]),
                           "r": np.concatenate([right[linked], must_link[:, 1]]),
                           "weight": np.concatenate([weight[linked], np.full(len(must_link), np.inf)]),
@@ -103,7 +113,8 @@ def cluster(n: int, left: np.ndarray, right: np.ndarray, weight: np.ndarray, lin
     rows = np.flatnonzero(in_violating[edges["l"].to_numpy()])
     edges_of = dict(iter(edges.iloc[rows].groupby(label[edges["l"].to_numpy()[rows]])))
     for component in sorted(violating):
-        root, lost = _rebuild(nodes_of[component].to_numpy(), edges_of[component], nhs, apart)
+        root, lost = _rebuild(nodes_of[component].to_numpy(), edges_of[component], nhs, apart,
+                               record_ids)
         dropped += lost
         groups: dict[int, list[int]] = {}
         for node, group in root.items():

@@ -95,6 +95,8 @@ class Previous:
     def model_for(self, records: int) -> Model:
         """The model with its prior rescaled to ``records``: the expected matches grow with the records, the
         record pairs with their square, so the prior (matches over pairs) goes as 1 / (records - 1)."""
+        if records == self.records:
+            return self.model           # exactly the model (a rescaling by 1 could move its last bit)
         prior = self.model.prior * max(self.records - 1, 1) / max(records - 1, 1)
         return replace(self.model, prior=float(np.clip(prior, 1e-300, 0.5)))
 
@@ -165,6 +167,12 @@ class RecordIds:
     def _hashed(ids: np.ndarray) -> np.ndarray:
         return np.concatenate([pd.util.hash_array(ids[start:start + _ROWS], categorize=False)
                                for start in range(0, len(ids), _ROWS)] or [np.empty(0, dtype=np.uint64)])
+
+    @property
+    def hashes(self) -> np.ndarray:
+        """Per record, its id's 64-bit hash (uint64): a key for ordering records that does not depend on the order
+        they were read in."""
+        return self._hashes.to_numpy()
 
     def positions(self, ids) -> np.ndarray:
         """Per id in ``ids``, the position of the record with that id, or -1 when there is none."""

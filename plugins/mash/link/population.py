@@ -10,6 +10,10 @@ Given a ``features`` file, each run remembers its records' features there and th
 works out only the new and changed records' (:mod:`mash.link.incremental`); the file is a cache, and a missing or
 stale one only costs time.
 
+A night that would merge, split or move more children than the link settings allow is held, not stored
+(:mod:`mash.link.held`): :attr:`MatchSummary.held` says so, and :func:`apply_held_night` stores it once an officer
+has approved it.
+
 In partitions (MASH_MATCH_PARTITIONS, `mash match --partitions N`), :func:`plan_partitions` loads the records and
 blocks them, each partition's comparisons run on their own (:func:`mash.link.partitions.compare_partition`, in the
 DAG a mapped task per partition), and :func:`combine_partitions` scores, clusters and stores the result as
@@ -28,14 +32,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
 
-from mash.link import LinkResult, LinkSettings, Model, Previous, Remembered, link, prepare
+from mash.link import LinkResult, LinkSettings, Model, Previous, Remembered, evidence_pairs, link, prepare
+from mash.link.held import HoldError, digest, gate
 from mash.link.partitions import combine, compare_partitions, remove, split
-from mash.link.identity import assign_child_ids
+from mash.link.identity import apply_child_ids, plan_child_ids
 from mash.link.incremental import as_text, from_text, recall, remember
 from mash.link.records import records_from_store
-from mash.link.review import constraints, explanations, sync_review_queue
+from mash.link.review import constraints, sync_review_queue
 from mash.store import bulk_insert
-from mash.store.schema import child_record, link_model, link_review, record_link
+from mash.store.schema import child_record, link_model, match_hold, record_link
 
 CHUNK = 5000
 log = logging.getLogger(__name__)
@@ -55,9 +60,12 @@ class MatchSummary:
     merged: int
     split: int
     records_moved: int
+    children_ended: int         # children in force none of whose records is left
     invalid_identifiers: dict[str, dict[str, int]]   # per source: NHS numbers and UPNs present but invalid
     model_checks_failed: int = 0   # sanity checks the model estimated tonight failed (see mash.link.model)
     last_good_model_used: bool = False   # ... so tonight was scored with the last model that passed them
+    held: bool = False          # past the held_night thresholds and not approved: nothing was stored
+    newly_held: bool = False    # held by this run (the officers are to be alerted), not by an earlier one
 
     def as_dict(self) -> dict[str, int]:
         """Flat, for XCom: the invalid identifiers as invalid_<identifier>_<source> counts."""
@@ -78,9 +86,9 @@ def same_local_authority_child(records, cannot_link) -> list[tuple[str, str]]:
 
 
 def previous_population(conn: Connection) -> Previous | None:
-    """What an incremental run reuses: the latest full relink's model, the records' fingerprints and the link and
-    open review pairs in force. None when there is nothing to build on (no model, or no record matched with a
-    fingerprint) or the stored model is not this version's."""
+    """What an incremental run reuses: the latest full relink's model, the records' fingerprints and the pairs in
+    force that count as evidence, with their weights before the extracts' evidence. None when there is nothing to
+    build on (no model, or no record matched with a fingerprint) or the stored model is not this version's."""
     stored = conn.execute(select(link_model.c.records, link_model.c.model)
                           .order_by(link_model.c.created_at.desc()).limit(1)).first()
     if stored is None:
@@ -93,18 +101,13 @@ def previous_population(conn: Connection) -> Previous | None:
                                .where(child_record.c.fingerprint.is_not(None))).all())
     if not prints:
         return None
-    links = conn.execute(select(record_link.c.record_id_l, record_link.c.record_id_r, record_link.c.match_weight,
-                                record_link.c.match_probability, record_link.c.weights)).all()
-    reviews = conn.execute(select(link_review.c.record_id_l, link_review.c.record_id_r, link_review.c.match_weight,
-                                  link_review.c.match_probability, link_review.c.weights)
-                           .where(link_review.c.status == "open")).all()
-    pairs = pd.DataFrame([(*row[:4], decision, json.loads(row[4]))
-                          for decision, rows in (("link", links), ("review", reviews)) for row in rows],
-                         columns=["record_id_l", "record_id_r", "match_weight", "match_probability", "decision",
-                                  "weights"])
-    weights = pd.DataFrame(pairs.pop("weights").tolist(), index=pairs.index)
+    rows = conn.execute(select(record_link.c.record_id_l, record_link.c.record_id_r, record_link.c.match_weight,
+                               record_link.c.match_probability, record_link.c.weights)).all()
+    pairs = pd.DataFrame([row[:4] for row in rows],
+                         columns=["record_id_l", "record_id_r", "match_weight", "match_probability"])
+    weights = pd.DataFrame([json.loads(row[4]) for row in rows], index=pairs.index)
     return Previous(fingerprints=pd.Series(from_text(list(prints.values())), index=list(prints.keys())),
-                    pairs=pd.concat([pairs, weights], axis=1),
+                    pairs=pd.concat([pairs.assign(decision=""), weights], axis=1),
                     model=model, records=int(stored.records))
 
 
@@ -113,6 +116,7 @@ def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = 
     """Match the store's current person records; incremental when a matched population exists, unless ``full``.
     ``features``: the file where the runs remember their features (see the module's docstring)."""
     records, must_link, cannot_link, previous, remembered = _inputs(engine, full, features)
+    settings = settings or LinkSettings.load()
     fallback = None
     if previous is None:
         with engine.connect() as conn:
@@ -122,7 +126,19 @@ def match_children(engine: Engine, run_id: str, settings: LinkSettings | None = 
     if result.stats["model"]["failed_checks"]:
         log.warning("matching: the estimated model failed %d sanity check(s); scored with the %s model",
                     len(result.stats["model"]["failed_checks"]), result.stats["model"]["used"])
-    return _store_result(engine, run_id, result, previous, features)
+    return _store_result(engine, run_id, result, previous, features, settings)
+
+
+def apply_held_night(engine: Engine, run_id: str, settings: LinkSettings | None = None,
+                     features: Path | None = None) -> MatchSummary:
+    """Store the held run ``run_id`` once an officer has approved it (:func:`mash.link.held.decide_held_night`):
+    matched again as it was (incremental or full), which gives the grouping that was held, and stored."""
+    with engine.connect() as conn:
+        row = conn.execute(select(match_hold.c.status, match_hold.c.full_relink)
+                           .where(match_hold.c.run_id == run_id)).first()
+    if row is None or row.status not in ("approved", "applied"):
+        raise HoldError(f"{run_id}: not an approved held matching run")
+    return match_children(engine, run_id, settings, full=row.full_relink, features=features)
 
 
 def last_good_model(conn: Connection) -> Model | None:
@@ -151,7 +167,7 @@ def combine_partitions(engine: Engine, run_id: str, directory: Path, features: P
     """The last step of :func:`match_children` in partitions: score, cluster and store as it does, then remove the
     work."""
     result, work = combine(directory)
-    summary = _store_result(engine, run_id, result, work.previous, features)
+    summary = _store_result(engine, run_id, result, work.previous, features, work.settings)
     remove(directory)
     return summary
 
@@ -184,48 +200,65 @@ def _inputs(engine: Engine, full: bool, features: Path | None
 
 
 def _store_result(engine: Engine, run_id: str, result: LinkResult, previous: Previous | None,
-                  features: Path | None) -> MatchSummary:
-    """Store a linkage of the current records: stable child ids, fingerprints, the review queue, the links (all
-    of them after a full relink, with its model; the rescored records' after an incremental one); then remember
-    its features in the file ``features``, if given."""
+                  features: Path | None, settings: LinkSettings) -> MatchSummary:
+    """Store a linkage of the current records, unless it is held (:mod:`mash.link.held`): stable child ids,
+    fingerprints, the review queue, the pairs that count as evidence (all of them after a full relink, with its
+    model; the rescored records' after an incremental one); then remember its features in the file ``features``,
+    if given."""
     pairs = result.pairs
-    links = pairs[pairs["decision"] == "link"]
     present = set(result.clusters["record_id"])
     rescored = set(result.clusters["record_id"][result.rescored])
     with engine.begin() as conn:
-        _, changes = assign_child_ids(conn, result.clusters, run_id)
-        _store_fingerprints(conn, result.clusters["record_id"], result.fingerprints, rescored)
-        reviews = sync_review_queue(conn, pairs, run_id)
-        if previous is None:
-            conn.execute(delete(record_link))
-            _store_model(conn, run_id, len(present), result.model)
-        else:
-            earlier = previous.pairs[previous.pairs["decision"] == "link"]
-            gone = sorted(set(earlier["record_id_l"]).union(earlier["record_id_r"]) - (present - rescored))
-            for start in range(0, len(gone), CHUNK):
-                chunk = gone[start:start + CHUNK]
-                conn.execute(delete(record_link).where(or_(record_link.c.record_id_l.in_(chunk),
-                                                           record_link.c.record_id_r.in_(chunk))))
-            links = links[links["record_id_l"].isin(rescored) | links["record_id_r"].isin(rescored)]
-        bulk_insert(conn, record_link, ["record_id_l", "record_id_r", "match_probability", "match_weight",
-                                        "weights", "run_id"],
-                    zip(links["record_id_l"], links["record_id_r"], links["match_probability"].astype(float),
-                        links["match_weight"].astype(float), explanations(links), [run_id] * len(links)))
+        plan = plan_child_ids(conn, result.clusters)
+        applied, newly_held = gate(conn, run_id, plan, digest(result.clusters), previous is None, settings)
+        if applied:
+            apply_child_ids(conn, plan, run_id)
+            _store_fingerprints(conn, result.clusters["record_id"], result.fingerprints, rescored)
+            sync_review_queue(conn, pairs, run_id)
+            _store_evidence(conn, run_id, result, previous, present, rescored)
+            if previous is None:
+                _store_model(conn, run_id, len(present), result.model)
     if features is not None:
         try:
             remember(features, result.features, result.fingerprints)
         except (OSError, ValueError) as error:   # a cache (ValueError: a NUL in a value): the night is stored
             log.warning("matching: features not remembered (%s); the next run works them all out",
                         type(error).__name__)
+    changes = plan.changes
     return MatchSummary(full_relink=previous is None, records=len(present),
                         records_rescored=result.stats["records_rescored"],
                         features_remembered=result.stats["features_remembered"], children=changes.children,
-                        links=int((pairs["decision"] == "link").sum()), reviews=reviews,
+                        links=int((pairs["decision"] == "link").sum()),
+                        reviews=int((pairs["decision"] == "review").sum()),
                         new_children=changes.new, merged=changes.merged, split=changes.split,
-                        records_moved=changes.records_moved,
-                        invalid_identifiers=result.stats["invalid_identifiers"],
-                        model_checks_failed=len(result.stats["model"]["failed_checks"]),
+                        records_moved=changes.records_moved, children_ended=changes.ended,
+                        invalid_identifiers=result.stats["invalid_identifiers"], held=not applied,
+                        newly_held=newly_held, model_checks_failed=len(result.stats["model"]["failed_checks"]),
                         last_good_model_used=result.stats["model"]["used"] == "fallback")
+
+
+def _store_evidence(conn: Connection, run_id: str, result: LinkResult, previous: Previous | None,
+                    present: set[str], rescored: set[str]) -> None:
+    """Keep the pairs that count as evidence for the next incremental run (``record_link``): after a full relink
+    all of them replace the stored ones; after an incremental night the pairs of records gone or rescored are
+    replaced by tonight's. Their weights are kept exactly (JSON numbers as Python writes them: every bit)."""
+    evidence = evidence_pairs(result)
+    if previous is None:
+        conn.execute(delete(record_link))
+    else:
+        stored = previous.pairs
+        gone = sorted(set(stored["record_id_l"]).union(stored["record_id_r"]) - (present - rescored))
+        for start in range(0, len(gone), CHUNK):
+            chunk = gone[start:start + CHUNK]
+            conn.execute(delete(record_link).where(or_(record_link.c.record_id_l.in_(chunk),
+                                                       record_link.c.record_id_r.in_(chunk))))
+        evidence = evidence[evidence["record_id_l"].isin(rescored) | evidence["record_id_r"].isin(rescored)]
+    columns = [c for c in evidence.columns if c.startswith("w_")]
+    weights = [json.dumps(dict(zip(columns, row))) for row in evidence[columns].astype(float).itertuples(index=False)]
+    bulk_insert(conn, record_link, ["record_id_l", "record_id_r", "match_probability", "match_weight", "weights",
+                                    "run_id"],
+                zip(evidence["record_id_l"], evidence["record_id_r"], evidence["match_probability"].astype(float),
+                    evidence["match_weight"].astype(float), weights, [run_id] * len(evidence)))
 
 
 def _store_fingerprints(conn: Connection, record_ids: pd.Series, prints: np.ndarray, rescored: set[str]) -> None:

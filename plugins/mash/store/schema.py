@@ -73,7 +73,8 @@ child = Table(
     Column("child_id", String(20), primary_key=True, doc="MASH-0000001: issued once, never reused"),
     Column("created_run", String(80), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("retired_run", String(80), doc="set when the child was merged into another"),
+    Column("retired_run", String(80), doc="set when the child was merged into another (retired_into), or ended: "
+                                          "none of its records was present any more"),
     Column("retired_into", String(20), ForeignKey("child.child_id")),
 )
 
@@ -90,7 +91,7 @@ child_lineage = Table(
     "child_lineage", metadata,
     Column("lineage_id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(80), nullable=False),
-    Column("event", String(10), nullable=False, doc="new, merge or split"),
+    Column("event", String(10), nullable=False, doc="new, merge, split or ended"),
     Column("child_id", String(20), ForeignKey("child.child_id"), nullable=False, index=True),
     Column("other_child_id", String(20), ForeignKey("child.child_id"),
            doc="merge: the child merged into child_id; split: the child child_id was split from"),
@@ -106,6 +107,30 @@ record_link = Table(
     Column("weights", Text, nullable=False, doc="JSON: the per-field weights that explain the link"),
     Column("run_id", String(80), nullable=False, doc="the run that scored the link (an incremental run keeps the "
                                                      "links between records that did not change)"),
+    comment="every scored pair that counts as evidence (mash.link.counts_as_evidence), links or not: weights before "
+            "the extracts' evidence, which each run weighs afresh; an incremental run keeps those of unchanged records",
+)
+
+match_hold = Table(
+    "match_hold", metadata,
+    Column("run_id", String(80), primary_key=True, doc="the matching run that was held"),
+    Column("held_at", DateTime(timezone=True), nullable=False),
+    Column("children_before", BigInteger, nullable=False, doc="children in force when it was held"),
+    Column("records_before", BigInteger, nullable=False, doc="records matched to a child when it was held"),
+    Column("merged", BigInteger, nullable=False),
+    Column("split", BigInteger, nullable=False),
+    Column("records_moved", BigInteger, nullable=False),
+    Column("ended", BigInteger, nullable=False, doc="children in force none of whose records would be left"),
+    Column("full_relink", Boolean, nullable=False, doc="the held run relinked everything (its approval does too)"),
+    Column("digest", String(64), nullable=False, doc="SHA-256 of the held grouping of records into children: an "
+                                                     "approval applies that grouping and no other"),
+    Column("status", String(10), nullable=False, doc="held, approved, rejected, or applied (approved, then stored)"),
+    Column("decided_by", String(120)),
+    Column("reason", Text, doc="the officer's reason for approving or rejecting"),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("applied_at", DateTime(timezone=True)),
+    comment="matching runs that would have merged, split or moved more children than link settings allow "
+            "(held_night): not applied or published until an officer approves",
 )
 
 link_model = Table(

@@ -1,7 +1,7 @@
 """sealed shared views (security_barrier, fenced) and a disclosure audit the database keeps append-only
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-08 00:20:00.000000
 
 Sealed: a recipient's own predicate never meets a row its view does not show. Each view of
@@ -41,7 +41,7 @@ BEGIN SELECT RAISE(ABORT, 'disclosure_audit is append-only: {operation} refused'
 ]
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
