@@ -189,6 +189,51 @@ def test_explain_buffers_of_a_hidden_and_an_absent_value_are_the_same(town, poli
     assert pages(hidden) == pages("0000000000")
 
 
+def _plan(attacker: Attacker, sql: str) -> list[tuple]:
+    plan = attacker.rows("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) " + sql)[0][0]
+    counts, nodes = [], [plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        counts.append((node["Node Type"], node.get("Actual Rows"), node.get("Actual Loops"),
+                       node.get("Rows Removed by Filter"), node.get("Rows Removed by Join Filter")))
+        nodes.extend(node.get("Plans", []))
+    return counts
+
+
+def test_explain_analyze_tells_a_recipient_nothing_of_its_own_childrens_hidden_entries(town):
+    """Accepted: EXPLAIN ANALYZE shows how many rows the tables hold. Not accepted: a count of the entries, in classes
+    the recipient may not see, of the very children its view holds (with one child in the view, that child's). Ten
+    such entries are added to a child the recipient sees (PostgreSQL reports a node's rows per loop, rounded: a few
+    entries among many loops may round away); its view is unchanged; its plan's counts must be too."""
+    engine, url = town
+    recipient, child_id = _owner_rows(engine, "SELECT d.recipient, min(d.child_id) FROM shared_disclosure d "
+                                              "JOIN publication p USING (publication_id) WHERE p.is_current AND "
+                                              "d.recipient <> 'officers' AND d.data_class <> 'identity' "
+                                              "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0]
+    reader = Attacker(_login(url, f"mash_{recipient}", f"red_{recipient}"))
+    view = f"SELECT * FROM {recipient}_shared_chronology"
+    settings = ["enable_hashjoin = off", "enable_mergejoin = off"]
+    try:
+        for setting in settings:
+            reader.conn.execute(f"SET {setting}")
+        rows, plan = sorted(reader.rows(view)), _plan(reader, view)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO shared_chronology (publication_id, child_id, entry, event_date, is_open, agency, "
+                "data_class, event, description) SELECT publication_id, %(child)s, entry, DATE '2026-10-01', false, "
+                "'health', 'equalities', 'hidden', 'hidden' FROM publication, generate_series(9990, 9999) entry "
+                "WHERE is_current", {"child": child_id})
+        try:
+            assert sorted(reader.rows(view)) == rows                  # the view did not change...
+            assert _plan(reader, view) == plan, \
+                f"{recipient}'s EXPLAIN ANALYZE counted a hidden entry of its child {child_id}"   # ...nor its plan
+        finally:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("DELETE FROM shared_chronology WHERE entry >= 9990")
+    finally:
+        reader.close()
+
+
 # --- an officer's login (mash_officers) ----------------------------------------------------------------------------
 
 def _candidates(la: str, year: int, serials: range) -> list[str]:
