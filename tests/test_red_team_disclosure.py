@@ -4,11 +4,11 @@ today; a test that passes is an attack that was tried and held. Real PostgreSQL 
 
 As a recipient (mash_police): catalog statistics, server files, large objects, replication role, session
 authorisation, COPY of another view, cursors and prepared statements, leaky functions in ORDER BY and window
-functions, EXPLAIN (ANALYZE, BUFFERS).
+functions, EXPLAIN (ANALYZE, BUFFERS), EXPLAIN ANALYZE's counts inside the fence.
 As an officer (mash_officers): the audit's content fingerprints and class names, the review queue's record ids,
 the officers' own involvement view.
 As the hub's nightly login (mash_hub): TRUNCATE, MERGE, upsert, rules, replication role; forged entries; the
-officers' public-interest decisions. The compose deployment's nightly login. SQLite's REPLACE.
+officers' public-interest and match decisions. The compose deployment's nightly login. SQLite's REPLACE.
 """
 
 from __future__ import annotations
