@@ -9,7 +9,9 @@ Each published decision points at the entry that records it. Entries are chained
 fields and the previous entry's hash; every publication records the newest entry's id and hash, and every
 publication and notice build also writes it outside the store (:mod:`mash.sharing.anchors`). :func:`verify` detects
 an edited, inserted or deleted entry, entries cut from the end (with or without a publication's head moved back),
-a chain forged and re-hashed throughout, and disclosure or notice rows no entry covers.
+a chain forged and re-hashed throughout, an entry dated before the one it follows (a back-dated forgery appended to
+the chain), entries appended after the newest anchor under the id of a run already anchored, and disclosure or
+notice rows no entry covers.
 """
 
 from __future__ import annotations
@@ -93,7 +95,10 @@ def verify(conn: Connection, anchors: list[Anchor] | None = None, batch_size: in
     heads = dict(conn.execute(select(publication.c.audit_head_id, publication.c.audit_head_hash)
                               .where(publication.c.audit_head_id.is_not(None))).all())
     wanted = set(heads) | {a.entries for a in anchors or ()}
-    last = 0
+    newest_anchor = max((a.entries for a in anchors or ()), default=None)
+    anchored_runs = {a.run_id for a in anchors or ()}
+    unanchored: dict[str, list[int]] = {}       # run already anchored -> its entries after the newest anchor
+    last, prev_time = 0, ""
     while True:
         rows = conn.execute(select(audit).where(audit.c.entry_id > last).order_by(audit.c.entry_id)
                             .limit(batch_size)).mappings().all()
@@ -107,8 +112,14 @@ def verify(conn: Connection, anchors: list[Anchor] | None = None, batch_size: in
                 problems.append(f"entry {row['entry_id']}: does not follow the entry before it")
             if entry_hash(row["prev_hash"], row) != row["entry_hash"]:
                 problems.append(f"entry {row['entry_id']}: its content does not match its hash (edited)")
+            recorded_at = _canonical_time(row["recorded_at"])
+            if recorded_at < prev_time:             # append() dates a batch after the entry it follows
+                problems.append(f"entry {row['entry_id']}: recorded before the entry it follows (back-dated)")
+            if newest_anchor is not None and row["entry_id"] > newest_anchor and row["run_id"] in anchored_runs:
+                unanchored.setdefault(row["run_id"], []).append(row["entry_id"])
             if row["entry_id"] in wanted:
                 hashes[row["entry_id"]] = row["entry_hash"]
+            prev_time = recorded_at
             prev_hash, expected_id = row["entry_hash"], row["entry_id"] + 1
         last = rows[-1]["entry_id"]
     for entry_id, anchored in sorted(heads.items()):
@@ -118,8 +129,11 @@ def verify(conn: Connection, anchors: list[Anchor] | None = None, batch_size: in
             problems.append(f"entry {entry_id}: differs from the hash its publication recorded")
     if anchors is not None:
         problems += _against_anchors(conn, anchors, hashes, last)
+    # A build anchors its entries as soon as it commits them: later entries of a run already anchored were appended
+    # by something else (a forger reusing an old run's id).
+    problems += [f"entries {_ids(ids)} of run {run_id}: appended after the newest anchor, but that run was already "
+                 f"anchored (not written by a build)" for run_id, ids in sorted(unanchored.items())]
     problems += _uncovered_disclosures(conn) + _uncovered_notices(conn)
-    newest_anchor = max((a.entries for a in anchors or ()), default=None)
     return Verification(count, problems, newest_anchor)
 
 

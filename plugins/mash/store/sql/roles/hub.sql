@@ -1,17 +1,18 @@
 -- The hub's own roles (applied by `mash db roles` after the recipients' roles, idempotent), run by the store's
 -- owner or a superuser. Nobody else reaches the store: PUBLIC loses every default right, including CONNECT and
--- TEMPORARY on the database. The officers (mash_officers, also a recipient) read the disclosure audit, the
--- publications, public-interest decisions, the batch ledger and the review queue.
+-- TEMPORARY on the database. The officers (mash_officers, also a recipient) read the disclosure audit (through
+-- officer_disclosure_audit, migration 0010), the publications, public-interest decisions, the batch ledger and the
+-- review queue.
 DO $$ BEGIN EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database()); END $$;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
-GRANT SELECT ON disclosure_audit, publication, publication_entry, public_interest_decision, batch, batch_file,
+GRANT SELECT ON officer_disclosure_audit, publication, publication_entry, public_interest_decision, batch, batch_file,
                 quarantine, link_review, link_decision TO mash_officers;
 -- mash_hub: the nightly run's role (its login is a member). It reads and writes the data but owns nothing, creates
--- nothing (migrations are the owner's), has no temporary objects, and only appends to the disclosure audit and
--- only reads the schema version. TRUNCATE on the audit is granted because PostgreSQL before 17 lets a role take
+-- nothing (migrations are the owner's), has no temporary objects, only appends to the disclosure audit and the
+-- officers' public-interest and match decisions, and only reads the schema version. TRUNCATE on the audit is granted because PostgreSQL before 17 lets a role take
 -- the EXCLUSIVE lock that serialises the audit's writers (mash.sharing.audit.append) only with UPDATE, DELETE or
 -- TRUNCATE; the audit's trigger (migration 0009) refuses TRUNCATE, UPDATE and DELETE from anyone.
 DO $$ BEGIN CREATE ROLE mash_hub NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
@@ -24,7 +25,7 @@ GRANT USAGE ON SCHEMA public TO mash_hub;
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM mash_hub;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO mash_hub;
 REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM mash_hub;
-REVOKE UPDATE, DELETE ON disclosure_audit FROM mash_hub;
+REVOKE UPDATE, DELETE ON disclosure_audit, public_interest_decision, link_decision FROM mash_hub;
 GRANT TRUNCATE ON disclosure_audit TO mash_hub;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM mash_hub;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO mash_hub;
