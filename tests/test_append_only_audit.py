@@ -1,15 +1,17 @@
 """The disclosure audit is append-only in the database itself, on both stores: an UPDATE or DELETE is refused whoever
 sends it, the owner included, and leaves every entry as it was; appending goes on. (TRUNCATE, PostgreSQL's, is tried
-by the hub's login in test_recipient_roles.)"""
+by the hub's login in test_recipient_roles. The officers' match decisions are kept the same way.)"""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from mash.sharing import audit
-from mash.store.schema import disclosure_audit
+from mash.store.schema import disclosure_audit, link_decision
 
 ENTRY = dict(recipient="police", child_id="MASH-0000001", data_classes="identity", decision="withhold",
              rule_id="default-deny", basis="no rule allows it", public_interest_id=None, content_sha256=None)
@@ -38,3 +40,25 @@ def test_the_owner_cannot_rewrite_or_cut_the_audit(store, statement):
         audit.append(conn, [ENTRY], "night-2")
     with store.connect() as conn:
         assert audit.verify(conn).intact and audit.verify(conn).entries == 4
+
+
+@pytest.mark.parametrize("statement", ["UPDATE link_decision SET decision = 'same'",
+                                       "DELETE FROM link_decision",
+                                       "REPLACE INTO link_decision VALUES (1, 'schools:a', 'health:b', 'same', "
+                                       "'someone', '2026-12-01 00:00:00', 'rewritten')"])
+def test_the_owner_cannot_rewrite_an_officers_match_decision(store, statement):
+    """link_decision (and public_interest_decision, the same triggers) is kept like the audit: a later decision
+    supersedes an earlier one, which stays. On SQLite a REPLACE would delete the row without its DELETE trigger."""
+    if statement.startswith("REPLACE") and store.dialect.name != "sqlite":
+        pytest.skip("REPLACE is SQLite's")
+    with store.begin() as conn:
+        conn.execute(link_decision.insert().values(record_id_l="schools:a", record_id_r="health:b",
+                                                   decision="different", decided_by="officer a",
+                                                   decided_at=datetime(2026, 12, 1, tzinfo=timezone.utc),
+                                                   reason="two children"))
+    with pytest.raises(DBAPIError):
+        with store.begin() as conn:
+            conn.exec_driver_sql(statement)
+    with store.connect() as conn:
+        assert conn.execute(select(link_decision.c.decision, link_decision.c.reason)).all() == \
+            [("different", "two children")]

@@ -12,9 +12,10 @@ GRANT SELECT ON officer_disclosure_audit, publication, publication_entry, public
                 quarantine, link_review, link_decision TO mash_officers;
 -- mash_hub: the nightly run's role (its login is a member). It reads and writes the data but owns nothing, creates
 -- nothing (migrations are the owner's), has no temporary objects, only appends to the disclosure audit and the
--- officers' public-interest and match decisions, and only reads the schema version. TRUNCATE on the audit is granted because PostgreSQL before 17 lets a role take
--- the EXCLUSIVE lock that serialises the audit's writers (mash.sharing.audit.append) only with UPDATE, DELETE or
--- TRUNCATE; the audit's trigger (migration 0009) refuses TRUNCATE, UPDATE and DELETE from anyone.
+-- officers' public-interest and match decisions (their triggers, migrations 0009 and 0010, refuse UPDATE, DELETE and
+-- TRUNCATE from anyone), and only reads the schema version. TRUNCATE on the audit is granted because PostgreSQL
+-- before 17 lets a role take the EXCLUSIVE lock that serialises the audit's writers (mash.sharing.audit.append) only
+-- with UPDATE, DELETE or TRUNCATE.
 DO $$ BEGIN CREATE ROLE mash_hub NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 DO $$ BEGIN
     EXECUTE format('REVOKE ALL ON DATABASE %I FROM mash_hub', current_database());
@@ -29,6 +30,15 @@ REVOKE UPDATE, DELETE ON disclosure_audit, public_interest_decision, link_decisi
 GRANT TRUNCATE ON disclosure_audit TO mash_hub;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM mash_hub;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO mash_hub;
+-- The recipients' views read one function each (migration 0010); the hub exports the views (mash.sharing.export).
+DO $$
+DECLARE serving regprocedure;
+BEGIN
+    FOR serving IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                   WHERE n.nspname = 'public' AND p.proname LIKE '%\_shared\_%\_rows' LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO mash_hub', serving);
+    END LOOP;
+END $$;
 -- Tables a later migration creates (as the owner of the schema version) are the hub's to write at once, and
 -- functions are nobody's to call; rerun `mash db roles` after each migration all the same, for the exceptions above.
 DO $$

@@ -1,4 +1,5 @@
-"""officers' decisions append-only, SQLite's REPLACE refused on the audit, the officers' audit view
+"""officers' decisions append-only, SQLite's REPLACE refused on the audit, the officers' audit view, recipients'
+views served by a function, involvement without event dates
 
 Revision ID: 0010
 Revises: 0009
@@ -9,17 +10,35 @@ obeys it) are kept, never edited: the code only inserts them, and the database n
 TRUNCATE of either from anyone, as it does for the disclosure audit (0009). A later decision supersedes an earlier
 one by being newer (mash.sharing.public_interest, mash.link.review).
 
-SQLite's REPLACE (INSERT OR REPLACE) deletes the row it collides with without firing its DELETE trigger (unless
-PRAGMA recursive_triggers, which mash.store.new_engine sets) and fires no UPDATE trigger: a BEFORE INSERT trigger
-refuses an entry, decision or match decision whose id already exists, whatever the connection's pragmas.
+SQLite's REPLACE (INSERT OR REPLACE) deletes the row it collides with without firing its DELETE trigger (it does only
+under PRAGMA recursive_triggers) and fires no UPDATE trigger: a BEFORE INSERT trigger refuses an entry, decision or
+match decision whose id already exists, whatever the connection's pragmas.
 
 On PostgreSQL the officers read the audit through officer_disclosure_audit, not the table: no content fingerprint
 (an unkeyed hash of, say, a UPN is found again by trying every UPN a school could have issued) and no chain hashes
 (they cover the fingerprint); a data class the officers are not shown in the current publication appears only as
 'restricted', and the rule and basis of an entry holding one are left out (a rule's id or basis can name the class,
 e.g. N1-protected-address). SQLite has no users: nothing to restrict.
+
+Involvement (mash/store/sql/views/0010_shared_involvement.sql) shows an agency's last contact, and the health
+practitioner's role, only where the recipient also gets the class of the event they come from.
+
+On PostgreSQL each recipient's view now reads a SECURITY DEFINER function that returns the sealed view (as 0009
+made it, named <view>_disclosed): EXPLAIN ANALYZE of the view shows one Function Scan with the view's own rows,
+where 0009's fence still showed the scans inside it, and with them how many hidden entries of the recipient's own
+children were read and filtered out. The function is never inlined (SECURITY DEFINER), runs with a fixed search_path
+and is the owner's; `mash db roles` grants EXECUTE on a recipient's three functions to that recipient's role (and
+the hub's, which exports the views) only.
 """
+import re
+from pathlib import Path
+
 from alembic import op
+
+# The recipients whose views 0004 created (the sharing policy's recipients).
+RECIPIENTS = ("health", "police", "schools", "social_care", "officers")
+VIEW_SQL = Path(__file__).resolve().parents[2] / "views"
+SEALED = " WITH (security_barrier = true)"
 
 revision = '0010'
 down_revision = '0009'
@@ -61,6 +80,38 @@ CROSS JOIN LATERAL (
 ) c"""
 
 
+def _queries(recipient: str, file: str) -> dict[str, str]:
+    """The views of ``file`` (under mash/store/sql/views/) for ``recipient``: name -> query."""
+    text = "\n".join(line for line in (VIEW_SQL / file).read_text(encoding="utf-8").splitlines()
+                     if not line.startswith("--"))
+    return dict(re.findall(r"CREATE VIEW (\S+) AS\s+(.*?);", text.replace("{recipient}", recipient), re.DOTALL))
+
+
+def _sealed(name: str, query: str) -> str:
+    """0009's fence: the view's rows are chosen first, then the reader's predicate runs."""
+    options = SEALED if _postgresql() else ""
+    return (f"CREATE VIEW {name}{options} AS\nWITH disclosed AS MATERIALIZED (\n"
+            f"{query}\n)\nSELECT * FROM disclosed")
+
+
+def _recipient_queries(involvement: str) -> dict[str, str]:
+    """Every recipient view's query: 0004's, the involvement view's from ``involvement``."""
+    found = {}
+    for recipient in RECIPIENTS:
+        found |= _queries(recipient, "0004_shared_view.sql") | _queries(recipient, involvement)
+    return found
+
+
+def _serve_by_function(view: str, query: str) -> list[str]:
+    """The sealed view under another name, a function returning its rows, and the view reading the function. The
+    recipients read it again once `mash db roles` grants them the function."""
+    return [f"DROP VIEW {view}", _sealed(f"{view}_disclosed", query),
+            f"CREATE FUNCTION {view}_rows() RETURNS SETOF {view}_disclosed LANGUAGE sql STABLE SECURITY DEFINER "
+            f"SET search_path = pg_catalog, public AS 'SELECT * FROM {view}_disclosed'",
+            f"REVOKE ALL ON FUNCTION {view}_rows() FROM PUBLIC",
+            f"CREATE VIEW {view}{SEALED} AS SELECT * FROM {view}_rows()"]
+
+
 def _sqlite_guard(table: str, key: str, operations: tuple[str, ...]) -> list[str]:
     refuse = f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: %s refused'); END"
     statements = [f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table}\n"
@@ -80,17 +131,34 @@ def _postgresql() -> bool:
 
 
 def upgrade() -> None:
-    for statement in [*POSTGRESQL_GUARD, OFFICER_AUDIT] if _postgresql() else SQLITE_GUARD:
+    queries = _recipient_queries("0010_shared_involvement.sql")
+    if _postgresql():
+        statements = [*POSTGRESQL_GUARD, OFFICER_AUDIT,
+                      *(statement for view, query in queries.items() for statement in _serve_by_function(view, query))]
+    else:
+        statements = [*SQLITE_GUARD, *(statement for view, query in queries.items() if view.endswith("_involvement")
+                                       for statement in (f"DROP VIEW {view}", _sealed(view, query)))]
+    for statement in statements:
         op.execute(statement)
 
 
 def downgrade() -> None:
+    queries = _recipient_queries("0004_shared_view.sql")
     if _postgresql():
+        for view, query in queries.items():
+            op.execute(f"DROP VIEW {view}")
+            op.execute(f"DROP FUNCTION {view}_rows()")
+            op.execute(f"DROP VIEW {view}_disclosed")
+            op.execute(_sealed(view, query))
         op.execute("DROP VIEW officer_disclosure_audit")
         for table in DECISIONS:
             op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
         op.execute("DROP FUNCTION append_only()")
     else:
+        for view, query in queries.items():
+            if view.endswith("_involvement"):
+                op.execute(f"DROP VIEW {view}")
+                op.execute(_sealed(view, query))
         op.execute("DROP TRIGGER disclosure_audit_no_replace")
         for table in DECISIONS:
             for operation in ("update", "delete", "replace"):
