@@ -10,6 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from mash import spreadsheet
 from mash.contracts import agencies
 from mash.errors import Refused
 from mash.home import Home, match_partitions
@@ -124,7 +125,7 @@ def cmd_link(args, home: Home) -> int:
     records = pd.read_csv(args.input, dtype=str, keep_default_na=False, encoding="utf-8")
     result = link(records, LinkSettings.load(args.settings))
     args.out.mkdir(parents=True, exist_ok=True)
-    result.clusters.to_csv(args.out / "clusters.csv", index=False)
+    spreadsheet.write_csv(result.clusters, args.out / "clusters.csv")
     write_csv(result.pairs, args.out / "pairs.csv")
     (args.out / "model.json").write_text(json.dumps(result.model.as_dict(), indent=2), encoding="utf-8")
     print(json.dumps(result.stats))
@@ -132,7 +133,7 @@ def cmd_link(args, home: Home) -> int:
 
 
 def write_csv(frame, path: Path, rows: int = 250_000) -> None:
-    """``frame.to_csv(path, index=False, float_format="%.6g")``, faster: ``rows`` rows at a time, and in each
+    """``mash.spreadsheet.write_csv(frame, path, float_format="%.6g")``, faster: ``rows`` rows at a time, and in each
     float column of such a block each distinct value formatted once (most weights take a handful of values;
     formatting every one of millions of pairs' floats was most of writing pairs.csv). Values are told apart by
     their bits, so 0.0 and -0.0 are written as pandas writes them ('0' and '-0')."""
@@ -140,7 +141,7 @@ def write_csv(frame, path: Path, rows: int = 250_000) -> None:
     import pandas as pd
     with open(path, "w", encoding="utf-8", newline="") as file:
         for start in range(0, max(len(frame), 1), rows):
-            part = frame.iloc[start:start + rows]
+            part = spreadsheet.safe_frame(frame.iloc[start:start + rows])     # before floats become text
             columns = {}
             for name, values in part.items():
                 if values.dtype.kind == "f":
@@ -242,14 +243,14 @@ def cmd_referrals(args, home: Home) -> int:
 
 
 def _print_rows(rows: list[dict], as_json: bool) -> None:
-    """Rows as JSON lines or a tab-separated table with a header."""
+    """Rows as JSON lines or a tab-separated table with a header (safe to open in a spreadsheet)."""
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
         return
     if rows:
         print("\t".join(rows[0]))
     for row in rows:
-        print("\t".join("" if v is None else str(v) for v in row.values()))
+        print("\t".join("" if v is None else spreadsheet.safe_cell(str(v)) for v in row.values()))
     print(f"({len(rows)} row(s))", file=sys.stderr)
 
 
