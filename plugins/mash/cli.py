@@ -170,15 +170,20 @@ def cmd_match(args, home: Home) -> int:
 
 
 def cmd_review_list(args, home: Home) -> int:
-    from mash.link.review import open_reviews
+    from mash.sharing.policy import default_policy
+    from mash.sharing.references import review_queue
     with _store(home).connect() as conn:
-        pairs = open_reviews(conn)
+        pairs = review_queue(conn, default_policy())
     if args.json:
         print(json.dumps(pairs, indent=2, default=str))
         return 0
+
+    def shown(record: dict) -> str:
+        return record["reference"] + (f" ({record['agency']} id {record['local_id']})" if record["local_id"] else "")
+
     for pair in pairs:
         weights = "  ".join(f"{name[2:]} {value:+.1f}" for name, value in pair["weights"].items() if value)
-        print(f"{pair['record_id_l']}  {pair['record_id_r']}  p={pair['match_probability']:.3f}  {weights}")
+        print(f"{shown(pair['left'])}  {shown(pair['right'])}  p={pair['match_probability']:.3f}  {weights}")
     print(f"{len(pairs)} pairs waiting for an officer's decision")
     return 0
 
@@ -186,9 +191,9 @@ def cmd_review_list(args, home: Home) -> int:
 def cmd_review_decide(args, home: Home) -> int:
     from mash.link.review import decide
     with _store(home).begin() as conn:
-        decide(conn, args.record_l, args.record_r, args.decision, args.by, args.reason)
+        left, right = decide(conn, args.record_l, args.record_r, args.decision, args.by, args.reason)
     verdict = "the same child" if args.decision == "same" else "different children"
-    print(f"recorded: {args.record_l} and {args.record_r} are {verdict}; every later run honours this")
+    print(f"recorded: {left} and {right} are {verdict}; every later run honours this")
     return 0
 
 
@@ -392,8 +397,8 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_review_list)
     deciding = review.add_parser("decide", help="record that two records are, or are not, the same child")
-    deciding.add_argument("record_l")
-    deciding.add_argument("record_r")
+    deciding.add_argument("record_l", help="a record's reference, as `mash review list` shows it (or its record id)")
+    deciding.add_argument("record_r", help="the other record's reference (or record id)")
     verdict = deciding.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--same", dest="decision", action="store_const", const="same")
     verdict.add_argument("--different", dest="decision", action="store_const", const="different")
