@@ -37,6 +37,7 @@ class Thresholds:
     lower: float
     upper: float
     on_time_days: int
+    board_suppress_up_to: int
 
     @classmethod
     def load(cls, path: Path = CONFIG) -> "Thresholds":
@@ -47,9 +48,17 @@ class Thresholds:
                        int(raw["expected_birth_overdue_days"]),
                        {str(k): int(v) for k, v in raw["freshness_days"].items()},
                        int(volume["history_nights"]), int(volume["min_history"]), int(volume["min_rows"]),
-                       float(volume["lower"]), float(volume["upper"]), int(raw["on_time_days"]))
+                       float(volume["lower"]), float(volume["upper"]), int(raw["on_time_days"]),
+                       _at_least_one(raw, "board_suppress_up_to"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: missing or malformed setting ({exc.__class__.__name__}: {exc})") from None
+
+
+def _at_least_one(raw: dict, key: str) -> int:
+    value = int(raw[key])
+    if value < 1:
+        raise ValueError(f"{key} must be at least 1")
+    return value
 
 
 def suite_path(agency: str, file: str) -> Path:
