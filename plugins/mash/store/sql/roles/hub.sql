@@ -1,14 +1,15 @@
 -- The hub's own roles (applied by `mash db roles` after the recipients' roles, idempotent), run by the store's
 -- owner or a superuser. Nobody else reaches the store: PUBLIC loses every default right, including CONNECT and
 -- TEMPORARY on the database. The officers (mash_officers, also a recipient) read the disclosure audit, the
--- publications, public-interest decisions, the batch ledger and the review queue.
+-- publications, public-interest decisions, the batch ledger and the review queue (by record reference, never a
+-- record id: a school's is a UPN).
 DO $$ BEGIN EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database()); END $$;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
 GRANT SELECT ON disclosure_audit, publication, publication_entry, public_interest_decision, batch, batch_file,
-                quarantine, link_review, link_decision TO mash_officers;
+                quarantine, officer_review_queue TO mash_officers;
 -- mash_hub: the nightly run's role (its login is a member). It reads and writes the data but owns nothing, creates
 -- nothing (migrations are the owner's), has no temporary objects, and only appends to the disclosure audit and
 -- only reads the schema version. TRUNCATE on the audit is granted because PostgreSQL before 17 lets a role take
