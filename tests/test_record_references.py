@@ -14,7 +14,8 @@ from sqlalchemy import select, text
 from mash.cli import main
 from mash.link.identity import assign_child_ids
 from mash.link.review import constraints, references, sync_review_queue
-from mash.sharing.policy import DEFAULT_PATH, default_policy, load_policy
+from mash.home import config_path
+from mash.sharing.policy import default_policy, load_policy
 from mash.sharing.references import review_queue
 from mash.store.schema import record_reference
 
@@ -67,7 +68,7 @@ def test_the_review_list_never_shows_a_upn_and_shows_other_ids_as_the_policy_all
 
 
 def test_a_policy_that_withholds_identity_from_officers_shows_references_only(queued, tmp_path):
-    raw = yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(config_path("sharing_policy.yaml").read_text(encoding="utf-8"))
     rule = next(r for r in raw["rules"] if r["id"] == "O1-hub-officers")
     rule["classes"] = [c for c in rule["classes"] if c != "identity"]
     (tmp_path / "policy.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
