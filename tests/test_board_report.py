@@ -62,7 +62,11 @@ def test_board_report_renders_in_chromium_and_prints_to_pdf_pages(home, tmp_path
     on_plans = len(children_on_plans(sc, Month.parse("2026-11")))
     assert on_plans > 0
     category_table = dom.split("by category and gender</h3>")[1].split("</table>")[0]
-    assert re.search(rf"<th>Total</th>(\s*<td>\d+</td>)*\s*<td>{on_plans}</td>\s*</tr>", category_table)
+    assert re.search(rf"<th>Total</th>(\s*<td>(\d+|c)</td>)*\s*<td>{on_plans}</td>\s*</tr>", category_table)
+    # Small numbers: no count of 1 to 4 children in sections 2 and 3, withheld ones shown as c (suppression).
+    management = dom.split('id="management-information"')[1]
+    assert not re.search(r"<td>[1-4]</td>", management), "a count from 1 to 4 is shown"
+    assert management.count("<td>c</td>") >= 2
     shot = tmp_path / "shot.png"
     run_chromium(f"--screenshot={shot}", "--window-size=1200,1600", html.resolve().as_uri())
     pixels = image.imread(shot)

@@ -70,7 +70,7 @@ def test_secrets_come_from_the_env_file_and_none_is_committed(compose):
     example = {line.split("=", 1)[0] for line in (REPO / ".env.example").read_text().splitlines()
                if line and not line.startswith("#")}
     assert used <= example, f"not in .env.example: {sorted(used - example)}"
-    assert not re.search(r"(PASSWORD|SECRET|FERNET_KEY)\w*:\s*(?!\$\{)[^\s{]+", text), "a literal secret"
+    assert not re.search(r"^\s*\w*(PASSWORD|SECRET|FERNET_KEY)\w*:\s*(?!\$\{)[^\s{]+", text, re.M), "a literal secret"
     tracked = subprocess.run(["git", "ls-files", ".env"], cwd=REPO, capture_output=True, text=True).stdout
     assert tracked == "" and ".env" in (REPO / ".dockerignore").read_text().split()
 
@@ -86,3 +86,25 @@ def test_the_image_installs_this_project_with_the_pinned_airflow(compose):
             assert (REPO / path).exists(), path
     install = re.search(r"pip install .* (\S+)$", dockerfile, re.M)
     assert install and install.group(1) == "/opt/mash"      # a regular install: package data, not a checkout
+
+
+def test_every_secret_is_required_and_the_ui_listens_on_this_host_only(compose):
+    text = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
+    references = re.findall(r"(?<!\$)\$\{(\w+)(:?[-?])?([^}]*)\}", text)
+    optional = {"AIRFLOW_UID", "MASH_UI_BIND", "MASH_SMTP_CA_FILE"}
+    for name, operator, message in references:
+        if name not in optional:
+            assert operator == ":?" and name in message, f"{name} is not required (${{{name}:?...}})"
+    assert {name for name, _, _ in references} >= {"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "MASH_DB_PASSWORD",
+                                                     "MASH_SMTP_URL", "AIRFLOW__CORE__FERNET_KEY",
+                                                     "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_ADMIN_PASSWORD"}
+    for service in compose["services"].values():
+        for port in service.get("ports", []):
+            assert port.startswith(("127.0.0.1:", "${MASH_UI_BIND:-127.0.0.1}:")), port
+    assert compose["services"]["airflow-apiserver"]["ports"] == ["${MASH_UI_BIND:-127.0.0.1}:8080:8080"]
+
+
+def test_the_example_mail_relay_uses_tls():
+    example = dict(line.split("=", 1) for line in (REPO / ".env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    assert example["MASH_SMTP_URL"].startswith(("smtp+starttls://", "smtps://"))

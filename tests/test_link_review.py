@@ -45,9 +45,10 @@ def test_review_pairs_are_queued_once_with_their_weights_and_decisions_bind(engi
 
 @pytest.mark.parametrize(("args", "message"), [
     (("a", "b", "maybe", "A. Officer", "why"), "decision must be one of"),
-    (("a", "a", "same", "A. Officer", "why"), "a: a record is always the same child as itself"),
+    (("health:1", "health:1", "same", "A. Officer", "why"), "a record is always the same child as itself"),
     (("a", "b", "same", " ", "why"), "a decision needs the officer's name and a reason"),
-    (("health:1", "zz:unknown", "same", "A. Officer", "why"), "zz:unknown: no such record has been matched"),
+    (("health:1", "zz:unknown", "same", "A. Officer", "why"), "the second record is neither a record reference"),
+    (("police-R000009", "health:1", "same", "A. Officer", "why"), "police-R000009: no record has this reference"),
 ])
 def test_a_decision_without_what_it_needs_is_refused(engine, args, message):
     _known(engine, "health:1")

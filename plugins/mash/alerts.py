@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mash.arrivals import LONDON, NightSettings, load_night_settings
 from mash.contracts import agencies
+from mash.errors import Refused
 from mash.home import Home
 from mash.notices.outbox import file_name
 from mash.notices.sending import close, connect, smtp_url
@@ -121,7 +122,7 @@ def send_alert(alert: Alert, home: Home, url: str | None, settings: NightSetting
     try:
         client = connect(url)
         client.send_message(msg)
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError, Refused) as exc:      # Refused: an insecure MASH_SMTP_URL
         log.warning("alert %s could not be sent (%s); it is in the outbox", _short(alert.key), type(exc).__name__)
         return False
     finally:

@@ -10,6 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from mash import spreadsheet
 from mash.contracts import agencies
 from mash.errors import Refused
 from mash.home import Home, match_partitions, private_files
@@ -142,7 +143,7 @@ def cmd_link(args, home: Home) -> int:
     records = pd.read_csv(args.input, dtype=str, keep_default_na=False, encoding="utf-8")
     result = link(records, LinkSettings.load(args.settings))
     args.out.mkdir(parents=True, exist_ok=True)
-    result.clusters.to_csv(args.out / "clusters.csv", index=False)
+    spreadsheet.write_csv(result.clusters, args.out / "clusters.csv")
     write_csv(result.pairs, args.out / "pairs.csv")
     (args.out / "model.json").write_text(json.dumps(result.model.as_dict(), indent=2), encoding="utf-8")
     print(json.dumps(result.stats))
@@ -150,7 +151,7 @@ def cmd_link(args, home: Home) -> int:
 
 
 def write_csv(frame, path: Path, rows: int = 250_000) -> None:
-    """``frame.to_csv(path, index=False, float_format="%.6g")``, faster: ``rows`` rows at a time, and in each
+    """``mash.spreadsheet.write_csv(frame, path, float_format="%.6g")``, faster: ``rows`` rows at a time, and in each
     float column of such a block each distinct value formatted once (most weights take a handful of values;
     formatting every one of millions of pairs' floats was most of writing pairs.csv). Values are told apart by
     their bits, so 0.0 and -0.0 are written as pandas writes them ('0' and '-0')."""
@@ -158,7 +159,7 @@ def write_csv(frame, path: Path, rows: int = 250_000) -> None:
     import pandas as pd
     with open(path, "w", encoding="utf-8", newline="") as file:
         for start in range(0, max(len(frame), 1), rows):
-            part = frame.iloc[start:start + rows]
+            part = spreadsheet.safe_frame(frame.iloc[start:start + rows])     # before floats become text
             columns = {}
             for name, values in part.items():
                 if values.dtype.kind == "f":
@@ -240,15 +241,20 @@ def cmd_match_decide(args, home: Home) -> int:
 
 
 def cmd_review_list(args, home: Home) -> int:
-    from mash.link.review import open_reviews
+    from mash.sharing.policy import default_policy
+    from mash.sharing.references import review_queue
     with _store(home).connect() as conn:
-        pairs = open_reviews(conn)
+        pairs = review_queue(conn, default_policy())
     if args.json:
         print(json.dumps(pairs, indent=2, default=str))
         return 0
+
+    def shown(record: dict) -> str:
+        return record["reference"] + (f" ({record['agency']} id {record['local_id']})" if record["local_id"] else "")
+
     for pair in pairs:
         weights = "  ".join(f"{name[2:]} {value:+.1f}" for name, value in pair["weights"].items() if value)
-        print(f"{pair['record_id_l']}  {pair['record_id_r']}  p={pair['match_probability']:.3f}  {weights}")
+        print(f"{shown(pair['left'])}  {shown(pair['right'])}  p={pair['match_probability']:.3f}  {weights}")
     print(f"{len(pairs)} pairs waiting for an officer's decision")
     return 0
 
@@ -256,9 +262,9 @@ def cmd_review_list(args, home: Home) -> int:
 def cmd_review_decide(args, home: Home) -> int:
     from mash.link.review import decide
     with _store(home).begin() as conn:
-        decide(conn, args.record_l, args.record_r, args.decision, args.by, args.reason)
+        left, right = decide(conn, args.record_l, args.record_r, args.decision, args.by, args.reason)
     verdict = "the same child" if args.decision == "same" else "different children"
-    print(f"recorded: {args.record_l} and {args.record_r} are {verdict}; every later run honours this")
+    print(f"recorded: {left} and {right} are {verdict}; every later run honours this")
     return 0
 
 
@@ -318,14 +324,14 @@ def cmd_referrals(args, home: Home) -> int:
 
 
 def _print_rows(rows: list[dict], as_json: bool) -> None:
-    """Rows as JSON lines or a tab-separated table with a header."""
+    """Rows as JSON lines or a tab-separated table with a header (safe to open in a spreadsheet)."""
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
         return
     if rows:
         print("\t".join(rows[0]))
     for row in rows:
-        print("\t".join("" if v is None else str(v) for v in row.values()))
+        print("\t".join("" if v is None else spreadsheet.safe_cell(str(v)) for v in row.values()))
     print(f"({len(rows)} row(s))", file=sys.stderr)
 
 
@@ -520,8 +526,8 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_review_list)
     deciding = review.add_parser("decide", help="record that two records are, or are not, the same child")
-    deciding.add_argument("record_l")
-    deciding.add_argument("record_r")
+    deciding.add_argument("record_l", help="a record's reference, as `mash review list` shows it (or its record id)")
+    deciding.add_argument("record_r", help="the other record's reference (or record id)")
     verdict = deciding.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--same", dest="decision", action="store_const", const="same")
     verdict.add_argument("--different", dest="decision", action="store_const", const="different")

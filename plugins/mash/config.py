@@ -220,6 +220,8 @@ class QualityFile(Strict):
     freshness_days: dict[Annotated[str, AfterValidator(_contract_file)], Count]
     volume: Volume
     on_time_days: Count
+    # the board report shows counts from 1 to this as 'c', with secondary suppression (mash.report.suppression)
+    board_suppress_up_to: Positive = 4
 
 
 class Referrals(Strict):

@@ -38,6 +38,7 @@ class Column:
     sensitive: bool = False
     codes: str | None = None
     references: str | None = None
+    max_length: int | None = None       # characters: a longer value is quarantined (it would not fit downstream)
     description: str = ""
 
 
@@ -100,6 +101,9 @@ def _column(raw: dict, where: str, lists: dict) -> Column:
     col = Column(**raw)
     if col.type not in TYPES:
         raise ContractError(f"{where}: type {col.type!r} is not one of {sorted(TYPES)}")
+    if col.max_length is not None and (col.type != "string" or not isinstance(col.max_length, int)
+                                       or col.max_length < 1):
+        raise ContractError(f"{where}: max_length must be a positive whole number, on a string column")
     if col.type in {"code", "codes"} and col.codes not in lists:
         raise ContractError(f"{where}: code list {col.codes!r} is not defined in codes.yaml")
     return col

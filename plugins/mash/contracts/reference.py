@@ -16,7 +16,7 @@ def _type(col) -> str:
     if col.type in {"code", "codes"}:
         many = "codes (`;`-separated)" if col.type == "codes" else "code"
         return f"{many} from [{col.codes}](#code-list-{col.codes})"
-    return col.type
+    return f"{col.type} (at most {col.max_length})" if col.max_length else col.type
 
 
 def render_contract(contract: Contract) -> list[str]:

@@ -1,8 +1,8 @@
 """Lossless parsing of one extract file against its contract: every record is typed and loaded, or quarantined.
 
 A record is quarantined with its row number (the header is row 1, as a spreadsheet counts) and one entry per
-problem: wrong number of fields, undecodable bytes, a required value missing, a bad date, datetime, integer or
-Y/N flag, or a code outside its code list. Problems describe the column and the rule broken, never the value.
+problem: wrong number of fields, undecodable bytes, a required value missing, a value longer than its contract's
+``max_length``, a bad date, datetime, integer or Y/N flag, or a code outside its code list. Problems describe the column and the rule broken, never the value.
 A header that does not match the contract rejects the whole file.
 """
 
@@ -155,6 +155,9 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
                            "undecodable_bytes", f"holds a NUL byte or bytes that are not valid {encoding}"))
         if col.required:
             checks.append((empty, "missing_required", "a required value is empty"))
+        if col.max_length is not None:
+            checks.append((np.fromiter(map(len, values), dtype=np.int64, count=len(values)) > col.max_length,
+                           "too_long", f"longer than {col.max_length} characters"))
         converted, invalid, detail, reason = _convert(values, col, contract)
         if invalid is not None:
             checks.append((invalid & ~empty, reason, detail))

@@ -4,7 +4,8 @@ the next try with exponential backoff; after the last allowed attempt the notice
 
 The SMTP server comes from MASH_SMTP_URL (``smtp://[user:password@]host[:port]``, ``smtp+starttls://`` or
 ``smtps://``), or in Airflow from the connection ``mash_smtp``. Without one, notices wait in the outbox (status
-``queued``). Every message carries a Message-ID derived from its idempotency key, so in the one case this cannot
+``queued``). TLS is verified (certificate and host name) against the system's trust store or the CA file in
+MASH_SMTP_CA_FILE; a user and password are never sent over plain ``smtp://``. Every message carries a Message-ID derived from its idempotency key, so in the one case this cannot
 rule out, the server accepting a message just before the store fails to record it, the repeat sent on the next run
 is recognisably the same message.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import smtplib
+import ssl
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -21,11 +23,13 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Engine, select, update
 
+from mash.errors import Refused
 from mash.notices.outbox import file_name
 from mash.notices.settings import Settings, default_settings
 from mash.store.schema import notice
 
 SMTP_ENV = "MASH_SMTP_URL"
+CA_FILE_ENV = "MASH_SMTP_CA_FILE"
 SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
 
@@ -45,14 +49,35 @@ def smtp_url() -> str | None:
     return os.environ.get(SMTP_ENV) or None
 
 
+class InsecureSmtp(Refused):
+    """An SMTP URL the hub will not use: an unknown scheme, or credentials that would cross the network in clear."""
+
+
+def tls_context() -> ssl.SSLContext:
+    """Certificate and host name verified, against MASH_SMTP_CA_FILE (a council's own CA) or the system's store."""
+    return ssl.create_default_context(cafile=os.environ.get(CA_FILE_ENV) or None)
+
+
 def connect(url: str) -> smtplib.SMTP:
+    """An SMTP session on ``url``, logged in if it names a user. A certificate that cannot be verified raises
+    ``ssl.SSLCertVerificationError`` (an ``OSError``: the send is retried later, as for any outage)."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
-        raise ValueError(f"SMTP URL scheme must be one of {sorted(SCHEMES)}")
+        raise InsecureSmtp(f"{SMTP_ENV}: the scheme must be one of {sorted(SCHEMES)}")
+    if parts.username and parts.scheme == "smtp":
+        raise InsecureSmtp(f"{SMTP_ENV}: a user and password are never sent in clear; use smtp+starttls:// or "
+                           "smtps://")
     port = parts.port or SCHEMES[parts.scheme]
-    client = (smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP)(parts.hostname, port, timeout=30)
+    if parts.scheme == "smtps":
+        client = smtplib.SMTP_SSL(parts.hostname, port, timeout=30, context=tls_context())
+    else:
+        client = smtplib.SMTP(parts.hostname, port, timeout=30)
     if parts.scheme == "smtp+starttls":
-        client.starttls()
+        try:
+            client.starttls(context=tls_context())      # raises if the server does not offer STARTTLS
+        except BaseException:
+            client.close()
+            raise
     if parts.username:
         client.login(unquote(parts.username), unquote(parts.password or ""))
     return client

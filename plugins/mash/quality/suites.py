@@ -37,6 +37,7 @@ class Thresholds:
     lower: float
     upper: float
     on_time_days: int
+    board_suppress_up_to: int
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Thresholds":
@@ -45,7 +46,7 @@ class Thresholds:
         q: QualityFile = config.load("quality.yaml", path=path).value
         return cls(q.oldest_child_years, q.expected_birth_within_days, q.expected_birth_overdue_days,
                    dict(q.freshness_days), q.volume.history_nights, q.volume.min_history, q.volume.min_rows,
-                   q.volume.lower, q.volume.upper, q.on_time_days)
+                   q.volume.lower, q.volume.upper, q.on_time_days, q.board_suppress_up_to)
 
 
 def suite_path(agency: str, file: str) -> Path:

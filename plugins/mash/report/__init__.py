@@ -6,7 +6,9 @@ in or before the month (what the hub published at the month's end), the batch le
 quarantine, and the matching's ``child_record``; computes every table with the functions in ``figures`` (social
 care's management information) and ``extracts`` (data quality); renders them (``render``) and prints the PDF with
 headless Chromium (``browser``). No value from an extract appears in the report: only counts, codes' labels and
-postcode districts (never for a protected address).
+postcode districts (never for a protected address). Counts of children and of their referrals, enquiries,
+conferences and plans go through ``suppression``: a small count is shown as ``c``, with secondary suppression so
+no total gives it away (the data-quality section counts agencies' records and nights, and is shown as it is).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy import Engine, select
 from mash.contracts import agencies, contracts
 from mash.quality.frames import batch_frames
 from mash.quality.suites import Thresholds
-from mash.report import extracts, figures, render
+from mash.report import extracts, figures, render, suppression
 from mash.report.browser import print_pdf
 from mash.store.schema import batch, child_record, quality_check
 from mash.notices.referral import overdue
@@ -91,7 +93,10 @@ def board_report(engine: Engine, month_text: str, out_dir: Path, today: date | N
         render.table("Records matched to another agency (latest matching run)",
                      extracts.matched_to_another_agency(links, names), extracts.matched_to_another_agency),
         render.table("Records matched to another agency, by ethnic group (agencies recording ethnicity)",
-                     extracts.matched_by_ethnicity(links, persons), extracts.matched_by_ethnicity),
+                     suppression.suppress_share(extracts.matched_by_ethnicity(links, persons), "Person records",
+                                                "Matched to another agency", "Matched %",
+                                                thresholds.board_suppress_up_to),
+                     extracts.matched_by_ethnicity),
         render.table("Ethnicity not obtained", extracts.ethnicity_not_obtained(
             {a: persons[a] for a in extracts.ETHNICITY if a in persons}), extracts.ethnicity_not_obtained),
         render.table(f"Trends over the last {TREND_MONTHS} months", trend.set_index(["Month", "Agency"]),
@@ -99,29 +104,37 @@ def board_report(engine: Engine, month_text: str, out_dir: Path, today: date | N
         render.table("Identifiers failing their check digit, from each night's validation",
                      identifiers, extracts.identifier_trend),
     ]
-    by_category = figures.plans_by_category_and_gender(sc, month)
+
+    def counts(frame: pd.DataFrame) -> pd.DataFrame:          # every table of children: small numbers withheld
+        return suppression.suppress(frame, thresholds.board_suppress_up_to)
+
+    by_category = counts(figures.plans_by_category_and_gender(sc, month))
     plans = [
         render.table("Children on a plan at the month's end, by category and gender", by_category,
                      figures.plans_by_category_and_gender),
-        render.table("By age band and gender", figures.plans_by_age_and_gender(sc, month),
+        render.table("By age band and gender", counts(figures.plans_by_age_and_gender(sc, month)),
                      figures.plans_by_age_and_gender),
-        render.table("By ethnicity", figures.plans_by_ethnicity(sc, month), figures.plans_by_ethnicity),
-        render.table("By area (postcode district)", figures.plans_by_area(sc, month), figures.plans_by_area),
-        render.table("Plan durations", figures.plan_durations(sc, month), figures.plan_durations),
-        render.table("Section 47 enquiries per quarter", figures.s47_by_quarter(sc, month), figures.s47_by_quarter),
+        render.table("By ethnicity", counts(figures.plans_by_ethnicity(sc, month)), figures.plans_by_ethnicity),
+        render.table("By area (postcode district)", counts(figures.plans_by_area(sc, month)), figures.plans_by_area),
+        render.table("Plan durations", counts(figures.plan_durations(sc, month)), figures.plan_durations),
+        render.table("Section 47 enquiries per quarter", counts(figures.s47_by_quarter(sc, month)),
+                     figures.s47_by_quarter),
     ]
     timeliness = [
-        render.table("Against timescales", figures.timeliness(sc, month, timescales), figures.timeliness),
-        render.table("Referrals with no recorded outcome", figures.referrals_without_outcome(sc, month),
+        render.table("Against timescales", counts(figures.timeliness(sc, month, timescales)), figures.timeliness),
+        render.table("Referrals with no recorded outcome", counts(figures.referrals_without_outcome(sc, month)),
                      figures.referrals_without_outcome),
         render.table(f"Referrals whose feedback to the referrer is overdue (as at {as_of})",
-                     figures.feedback_overdue(overdue(engine, as_of, load_settings())), figures.feedback_overdue),
+                     counts(figures.feedback_overdue(overdue(engine, as_of, load_settings()))),
+                     figures.feedback_overdue),
         render.table(f"Children on a plan not seen within the visiting interval (as at {extract_day})",
-                     figures.children_not_seen(sc, month, timescales, extract_day), figures.children_not_seen),
+                     counts(figures.children_not_seen(sc, month, timescales, extract_day)),
+                     figures.children_not_seen),
     ]
     categories = by_category["Total"].drop("Total", errors="ignore")
     html = render.render_html(
-        month=month, as_of=as_of, timescales=timescales, quality=quality, plans=plans, timeliness=timeliness,
+        month=month, as_of=as_of, timescales=timescales, suppressed=suppression.SYMBOL,
+        suppress_up_to=thresholds.board_suppress_up_to, quality=quality, plans=plans, timeliness=timeliness,
         quality_charts=[render.trend_chart(trend, "On time %", "Extracts on time, % of nights"),
                         render.trend_chart(trend, "Quarantined %", "Rows quarantined, % of rows received")],
         plan_charts=[render.bar_chart(categories, "Children on a plan by category")])

@@ -52,10 +52,12 @@ def trend_chart(trend: pd.DataFrame, column: str, title: str) -> Markup:
 
 
 def bar_chart(counts: pd.Series, title: str) -> Markup:
+    """Horizontal bars; a withheld count (``c``, see ``suppression``) is drawn as no bar, labelled ``c``."""
     figure, axes = plt.subplots(figsize=(7.2, 0.4 + 0.32 * max(len(counts), 1)))
-    axes.barh(list(counts.index)[::-1], list(counts.values)[::-1], color="#1d70b8")
-    for y, value in enumerate(list(counts.values)[::-1]):
-        axes.text(value, y, f" {value}", va="center", fontsize=8)
+    lengths = [0 if isinstance(value, str) else value for value in counts.values]
+    axes.barh(list(counts.index)[::-1], lengths[::-1], color="#1d70b8")
+    for y, (length, value) in enumerate(list(zip(lengths, counts.values))[::-1]):
+        axes.text(length, y, f" {value}", va="center", fontsize=8)
     axes.set_title(title, fontsize=10)
     axes.tick_params(labelsize=8)
     axes.spines[["top", "right"]].set_visible(False)

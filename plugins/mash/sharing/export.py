@@ -1,6 +1,6 @@
 """Export one recipient's shared view to files: what an agency without direct database access receives.
 
-Reads the recipient's SQL views (``<recipient>_shared_children``, ``_involvement``, ``_chronology``), so an export
+Every text value is written safe to open in a spreadsheet (``mash.spreadsheet``). Reads the recipient's SQL views (``<recipient>_shared_children``, ``_involvement``, ``_chronology``), so an export
 can only ever hold what the database would show that recipient. The three files come from one publication: if the
 view is republished while they are read, the export starts again.
 """
@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine, select, text
 
 from mash.errors import Refused
+from mash.spreadsheet import write_csv
 from mash.store.schema import publication
 
 VIEWS = ("children", "involvement", "chronology")
@@ -55,7 +56,7 @@ def export_view(engine: Engine, recipient: str, recipients: list[str], out: Path
     counts = {}
     for name, frame in frames.items():
         path = out / f"{name}.csv"
-        frame.drop(columns=["publication_id"]).to_csv(path, index=False)
+        write_csv(frame.drop(columns=["publication_id"]), path)
         path.chmod(0o600)                        # personal data: readable by the exporting account only
         counts[name] = len(frame)
     summary = {"recipient": recipient, "publication_id": current.publication_id, "run_id": current.run_id,

@@ -1,8 +1,14 @@
-"""The hub's store: an SQLAlchemy engine on SQLite (embedded default) or PostgreSQL, migrated with Alembic."""
+"""The hub's store: an SQLAlchemy engine on SQLite (embedded default) or PostgreSQL, migrated with Alembic.
+
+A database error's own message can quote a row's values (PostgreSQL's COPY context, a key's DETAIL); every error
+from the store is reduced to its kind, table, column and constraint before anyone can log or show it.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -31,6 +37,15 @@ def new_engine(url: str, **options) -> Engine:
     Callers that look briefly (a sensor, an alert) dispose of it; :func:`engine_for` keeps one per URL."""
     # hide_parameters keeps row values (personal data) out of SQL error messages and so out of task logs.
     engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True, hide_parameters=True, **options)
+
+    @event.listens_for(engine, "handle_error")
+    def _strip_values(context):
+        # in place, because SQLAlchemy raises its exception *from* the driver's: both would reach a traceback
+        safe = describe_error(context.original_exception)
+        context.original_exception.args = (safe,)
+        if context.sqlalchemy_exception is not None:
+            error = context.original_exception
+            context.sqlalchemy_exception.args = (f"({type(error).__module__}.{type(error).__name__}) {safe}",)
     if engine.dialect.name == "sqlite":
         _private_sqlite_file(engine.url.database)
 
@@ -64,25 +79,67 @@ def engine_for(url: str) -> Engine:
     return new_engine(url)
 
 
+class StoreError(RuntimeError):
+    """A database error reduced to what is safe to log: its kind, table, column, constraint and row (a COPY line)."""
+
+
+COPY_CONTEXT = re.compile(r"COPY (?P<table>\w+), line (?P<line>\d+)(?:, column (?P<column>\w+))?")
+SQLITE_TARGET = re.compile(r"constraint failed: (?P<table>\w+)\.(?P<column>\w+)")
+
+
+def describe_error(error: BaseException, table: str | None = None) -> str:
+    """``error`` as its kind and where it happened, never the driver's message (which may quote values).
+
+    PostgreSQL names the table, column and constraint in the error's diagnostics (a COPY also says which line);
+    SQLite names ``table.column`` in a constraint failure."""
+    diag = getattr(error, "diag", None)
+    found = {"table": table}
+    if diag is not None:
+        copy = COPY_CONTEXT.search(diag.context or "")
+        found.update(copy.groupdict() if copy else {})
+        found.update({key: value for key, value in (("table", diag.table_name), ("column", diag.column_name),
+                                                    ("constraint", diag.constraint_name), ("sqlstate", diag.sqlstate))
+                      if value})
+    elif isinstance(error, sqlite3.Error):
+        target = SQLITE_TARGET.search(str(error))
+        found.update(target.groupdict() if target else {})
+        found["sqlite_error"] = getattr(error, "sqlite_errorname", None)
+    where = ", ".join(f"{key} {value}" for key, value in found.items() if value)
+    return f"{type(error).__name__}" + (f" ({where})" if where else "")
+
+
 def bulk_insert(conn: Connection, table: Table, columns: list[str], rows: Iterable[tuple]) -> None:
     """Insert many rows inside ``conn``'s transaction, through the driver: COPY on PostgreSQL, executemany on SQLite.
 
-    Values must be what the drivers take as they are: None, str (dates as ISO text), int, float or bool.
+    Values must be what the drivers take as they are: None, str (dates as ISO text), int, float or bool. A failure
+    raises :class:`StoreError` (kind, table, column, line), with the driver's error neither shown nor chained.
     """
     dbapi = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        from psycopg import sql
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
-        with dbapi.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
+    try:
+        if conn.dialect.name == "postgresql":
+            from psycopg import sql
+            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
+            with dbapi.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            names = ", ".join(f'"{name}"' for name in columns)
+            placeholders = ", ".join("?" for _ in columns)
+            cursor = dbapi.cursor()
+            try:
+                cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({placeholders})', rows)
+            finally:
+                cursor.close()
+    except dbapi_errors(conn) as error:
+        safe = describe_error(error, table.name)
     else:
-        names = ", ".join(f'"{name}"' for name in columns)
-        placeholders = ", ".join("?" for _ in columns)
-        cursor = dbapi.cursor()
-        cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({placeholders})', rows)
-        cursor.close()
+        return
+    raise StoreError(f"writing {table.name} failed: {safe}")      # outside the except: nothing chained
+
+
+def dbapi_errors(conn: Connection) -> type[BaseException]:
+    return conn.dialect.loaded_dbapi.Error
 
 
 def alembic_config(url: str) -> Config:

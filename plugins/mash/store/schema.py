@@ -159,6 +159,15 @@ link_review = Table(
     Column("reason", Text, doc="the officer's note"),
 )
 
+record_reference = Table(
+    "record_reference", metadata,
+    Column("record_id", String(120), primary_key=True),
+    Column("reference_no", Integer, nullable=False, unique=True, doc="assigned in order, never reused"),
+    Column("reference", String(40), nullable=False, unique=True,
+           doc="<agency>-R<number>: what officers see instead of the record id (which can be a UPN)"),
+    comment="a stable, non-identifying reference for each person record an officer is shown",
+)
+
 link_decision = Table(
     "link_decision", metadata,
     Column("decision_id", Integer, primary_key=True, autoincrement=True),

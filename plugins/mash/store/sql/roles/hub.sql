@@ -1,18 +1,18 @@
 -- The hub's own roles (applied by `mash db roles` after the recipients' roles, idempotent), run by the store's
 -- owner or a superuser. Nobody else reaches the store: PUBLIC loses every default right, including CONNECT and
 -- TEMPORARY on the database. The officers (mash_officers, also a recipient) read the disclosure audit (through
--- officer_disclosure_audit, migration 0010), the publications, public-interest decisions, the batch ledger and the
--- review queue.
+-- officer_disclosure_audit, migration 0011), the publications, public-interest decisions, the batch ledger and the
+-- review queue (by record reference, never a record id: a school's is a UPN).
 DO $$ BEGIN EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database()); END $$;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
 GRANT SELECT ON officer_disclosure_audit, publication, publication_entry, public_interest_decision, batch, batch_file,
-                quarantine, link_review, link_decision TO mash_officers;
+                quarantine, officer_review_queue TO mash_officers;
 -- mash_hub: the nightly run's role (its login is a member). It reads and writes the data but owns nothing, creates
 -- nothing (migrations are the owner's), has no temporary objects, only appends to the disclosure audit and the
--- officers' public-interest and match decisions (their triggers, migrations 0009 and 0010, refuse UPDATE, DELETE and
+-- officers' public-interest and match decisions (their triggers, migrations 0009 and 0011, refuse UPDATE, DELETE and
 -- TRUNCATE from anyone), and only reads the schema version. TRUNCATE on the audit is granted because PostgreSQL
 -- before 17 lets a role take the EXCLUSIVE lock that serialises the audit's writers (mash.sharing.audit.append) only
 -- with UPDATE, DELETE or TRUNCATE.
@@ -30,7 +30,7 @@ REVOKE UPDATE, DELETE ON disclosure_audit, public_interest_decision, link_decisi
 GRANT TRUNCATE ON disclosure_audit TO mash_hub;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM mash_hub;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO mash_hub;
--- The recipients' views read one function each (migration 0010); the hub exports the views (mash.sharing.export).
+-- The recipients' views read one function each (migration 0011); the hub exports the views (mash.sharing.export).
 DO $$
 DECLARE serving regprocedure;
 BEGIN

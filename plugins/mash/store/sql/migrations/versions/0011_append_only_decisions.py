@@ -1,8 +1,8 @@
 """officers' decisions append-only, SQLite's REPLACE refused on the audit, the officers' audit view, recipients'
 views served by a function, involvement without event dates
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-08 01:10:00.000000
 
 An officer's public-interest decision (the audit relies on it) and an officer's match decision (every later run
@@ -20,7 +20,7 @@ On PostgreSQL the officers read the audit through officer_disclosure_audit, not 
 'restricted', and the rule and basis of an entry holding one are left out (a rule's id or basis can name the class,
 e.g. N1-protected-address). SQLite has no users: nothing to restrict.
 
-Involvement (mash/store/sql/views/0010_shared_involvement.sql) shows an agency's last contact, and the health
+Involvement (mash/store/sql/views/0011_shared_involvement.sql) shows an agency's last contact, and the health
 practitioner's role, only where the recipient also gets the class of the event they come from.
 
 On PostgreSQL each recipient's view now reads a SECURITY DEFINER function that returns the sealed view (as 0009
@@ -40,8 +40,8 @@ RECIPIENTS = ("health", "police", "schools", "social_care", "officers")
 VIEW_SQL = Path(__file__).resolve().parents[2] / "views"
 SEALED = " WITH (security_barrier = true)"
 
-revision = '0010'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
@@ -131,7 +131,7 @@ def _postgresql() -> bool:
 
 
 def upgrade() -> None:
-    queries = _recipient_queries("0010_shared_involvement.sql")
+    queries = _recipient_queries("0011_shared_involvement.sql")
     if _postgresql():
         statements = [*POSTGRESQL_GUARD, OFFICER_AUDIT,
                       *(statement for view, query in queries.items() for statement in _serve_by_function(view, query))]

@@ -1,4 +1,4 @@
--- One recipient's involvement view, from migration 0010 (it replaces 0004's): an agency's last contact is the date
+-- One recipient's involvement view, from migration 0011 (it replaces 0004's): an agency's last contact is the date
 -- of its latest event for the child (a health contact, a police incident), and the health practitioner's role is
 -- that of the latest health contact (an emergency department nurse says the child attended one). Both are shown
 -- only where the recipient also gets that event's class for the child: involvement alone does not tell of events.
