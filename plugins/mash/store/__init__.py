@@ -85,14 +85,19 @@ class StoreError(RuntimeError):
 
 COPY_CONTEXT = re.compile(r"COPY (?P<table>\w+), line (?P<line>\d+)(?:, column (?P<column>\w+))?")
 SQLITE_TARGET = re.compile(r"constraint failed: (?P<table>\w+)\.(?P<column>\w+)")
+# The store's own refusals (the append-only triggers, migrations 0009 and 0011) name a table and an operation only.
+REFUSAL = re.compile(r"\w+ is append-only: \w+ refused")
 
 
 def describe_error(error: BaseException, table: str | None = None) -> str:
     """``error`` as its kind and where it happened, never the driver's message (which may quote values).
 
     PostgreSQL names the table, column and constraint in the error's diagnostics (a COPY also says which line);
-    SQLite names ``table.column`` in a constraint failure."""
+    SQLite names ``table.column`` in a constraint failure. A refusal by the store's own triggers is kept whole."""
     diag = getattr(error, "diag", None)
+    refusal = REFUSAL.fullmatch((diag.message_primary if diag is not None else None) or str(error))
+    if refusal:
+        return f"{type(error).__name__}: {refusal.group()}"
     found = {"table": table}
     if diag is not None:
         copy = COPY_CONTEXT.search(diag.context or "")
