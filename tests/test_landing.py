@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
@@ -157,27 +158,109 @@ def test_rerunning_with_an_empty_landing_zone_changes_nothing(store, home):
     assert _archive_listing(home) == archive
 
 
-def test_a_drop_rejected_for_a_damaged_file_loads_when_the_intact_file_is_redelivered(store, home):
-    """An agency's only fix for a file damaged in transfer is to send it again; the manifest is the same."""
+def _age(path, seconds_before):
+    """Set ``path``'s modification time ``seconds_before`` the manifest's (a file written before it was sealed)."""
+    manifest = next(path.parent.glob("*.manifest.json"))
+    when = manifest.stat().st_mtime_ns - seconds_before * 10**9
+    os.utime(path, ns=(when, when))
+
+
+def _landed(landing) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in landing.iterdir()}
+
+
+def test_a_drop_rejected_for_a_damaged_file_stays_and_loads_when_the_intact_file_is_redelivered(store, home):
+    """An agency's only fix for a file damaged in transfer is to send it again; the manifest is the same. Until
+    then nothing of the drop is archived or removed, and a rerun changes nothing (the agency is told once)."""
     dropped = _drop(home, 1)
     landing = home.agency_landing("health")
     (landing / "persons.csv").write_bytes(dropped["persons.csv"][:-20])       # cut short in transfer
+    _age(landing / "persons.csv", 60)
+    damaged = _landed(landing)
     [rejected] = ingest_agency("health", home, store)
-    assert rejected.state == "rejected"
+    assert (rejected.state, rejected.reason) == ("rejected", "persons.csv: SHA-256 does not match the manifest (the "
+                                                 "file is damaged or changed after the manifest was written)")
+    assert _landed(landing) == damaged
+    assert _archive_listing(home) == {}
+    tables = dump(store)
+    [again] = ingest_agency("health", home, store)
+    assert (again.batch_id, again.state) == (rejected.batch_id, "rejected")
+    assert dump(store) == tables and _landed(landing) == damaged
 
     for name, data in dropped.items():                  # the agency sends the drop again, intact
         (landing / name).write_bytes(data)
     [redelivered] = ingest_agency("health", home, store)
-    assert redelivered.state == "loaded"
+    assert (redelivered.batch_id, redelivered.state) == (rejected.batch_id, "loaded")
     assert feed_count(store, "health", redelivered.batch_id) == 5
     assert list(landing.iterdir()) == []
+
+
+def test_a_manifest_written_before_its_data_are_complete_loses_nothing(store, home):
+    """The agency's writer is half way through events.csv when the manifest is written; it finishes later."""
+    dropped = _drop(home, 1)
+    landing = home.agency_landing("health")
+    events = landing / "events.csv"
+    events.write_bytes(dropped["events.csv"][: len(dropped["events.csv"]) // 2])
+    _age(events, 1)
+    [first] = ingest_agency("health", home, store)
+    assert first.state == "rejected" and first.reason.startswith("events.csv: SHA-256 does not match")
+    assert (landing / "events.csv").read_bytes() == dropped["events.csv"][: len(dropped["events.csv"]) // 2]
+    assert sorted(p.name for p in landing.iterdir()) == sorted(dropped)
+
+    with events.open("ab") as writer:                   # the writer finishes into the same file
+        writer.write(dropped["events.csv"][len(dropped["events.csv"]) // 2:])
+    [second] = ingest_agency("health", home, store)
+    assert (second.batch_id, second.state, second.rows_in, second.rows_loaded) == (first.batch_id, "loaded", 5, 5)
+    assert list(landing.iterdir()) == []
+    assert hashlib.sha256(dropped["events.csv"]).hexdigest() in _archive_listing(home)
+    assert hashlib.sha256(dropped["events.csv"][: len(dropped["events.csv"]) // 2]).hexdigest() \
+        not in _archive_listing(home)
+
+
+def test_a_file_still_being_written_after_its_manifest_is_waited_for(store, home):
+    """A data file modified after the manifest, and recently, does not match it yet: the drop waits (no rejection
+    to tell the agency of); once the file is finished it loads. Long after, the same mismatch is a rejection."""
+    dropped = _drop(home, 1)
+    landing = home.agency_landing("health")
+    manifest = landing / "health-20240301.manifest.json"
+    events = landing / "events.csv"
+    events.write_bytes(dropped["events.csv"][:40])
+    sealed = manifest.stat().st_mtime_ns
+    os.utime(events, ns=(sealed + 10**9, sealed + 10**9))
+    modified = datetime.fromtimestamp(sealed / 1e9 + 1, timezone.utc)
+
+    [waiting] = ingest_agency("health", home, store, now=modified + timedelta(minutes=1))
+    assert (waiting.state, waiting.reason) == ("waiting", "waiting for events.csv to be finished: it changed after "
+                                               "the manifest was written and does not yet match it")
+    assert sorted(p.name for p in landing.iterdir()) == sorted(dropped) and _archive_listing(home) == {}
+    [stale] = ingest_agency("health", home, store, now=modified + timedelta(hours=2))
+    assert (stale.batch_id, stale.state) == (waiting.batch_id, "rejected")
+    assert stale.reason.startswith("events.csv: SHA-256 does not match")
+
+    events.write_bytes(dropped["events.csv"])
+    [loaded] = ingest_agency("health", home, store)
+    assert (loaded.batch_id, loaded.state, loaded.rows_in) == (waiting.batch_id, "loaded", 5)
+    assert list(landing.iterdir()) == []
+
+
+def test_a_file_changed_after_it_was_archived_is_not_removed_from_landing(store, home):
+    """Only files whose landing bytes are the manifest's and are in the archive are removed."""
+    dropped = _drop(home, 1)
+    [loaded] = ingest_agency("health", home, store)
+    landing = home.agency_landing("health")
+    for name, data in dropped.items():                  # the same drop again, but events.csv changed since
+        (landing / name).write_bytes(data)
+    (landing / "events.csv").write_bytes(dropped["events.csv"] + NEW_EVENT)
+    [again] = ingest_agency("health", home, store)
+    assert (again.batch_id, again.note) == (loaded.batch_id, "already ingested")
+    assert _landed(landing) == {"events.csv": dropped["events.csv"] + NEW_EVENT}
 
 
 def _manifest(tmp_path, name: str, **body):
     import json
     path = tmp_path / name
     path.write_text(json.dumps({"agency": "health", "extract_date": "2026-11-02",
-                                "files": [{"name": "a.csv", "contract_file": "persons", "rows": 1, "sha256": "0"}],
+                                "files": [{"name": "a.csv", "contract_file": "persons", "rows": 1, "sha256": "0" * 64}],
                                 **body}))
     return path
 
@@ -186,9 +269,9 @@ def test_a_manifest_must_be_named_for_its_agency_and_extract_date_and_list_each_
     import pytest
     from mash.landing import ManifestError, read_manifest
     assert read_manifest(_manifest(tmp_path, "health-20261102.manifest.json"), "health").drop_name == "health-20261102"
-    long_name = [{"name": "a" * 201 + ".csv", "contract_file": "persons", "rows": 1, "sha256": "0"}]
-    twice = [{"name": "a.csv", "contract_file": "persons", "rows": 1, "sha256": "0"},
-             {"name": "a.csv", "contract_file": "events", "rows": 1, "sha256": "0"}]
+    long_name = [{"name": "a" * 201 + ".csv", "contract_file": "persons", "rows": 1, "sha256": "0" * 64}]
+    twice = [{"name": "a.csv", "contract_file": "persons", "rows": 1, "sha256": "0" * 64},
+             {"name": "a.csv", "contract_file": "events", "rows": 1, "sha256": "0" * 64}]
     cases = [
         ("health-20251102.manifest.json", {},
          "health-20251102.manifest.json: a manifest must be named health-20261102.manifest.json"),
