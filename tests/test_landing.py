@@ -7,6 +7,7 @@ import os
 import shutil
 from datetime import date, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import func, select
 
 from mash.contracts import agencies
@@ -266,7 +267,6 @@ def _manifest(tmp_path, name: str, **body):
 
 
 def test_a_manifest_must_be_named_for_its_agency_and_extract_date_and_list_each_file_once(tmp_path):
-    import pytest
     from mash.landing import ManifestError, read_manifest
     assert read_manifest(_manifest(tmp_path, "health-20261102.manifest.json"), "health").drop_name == "health-20261102"
     long_name = [{"name": "a" * 201 + ".csv", "contract_file": "persons", "rows": 1, "sha256": "0" * 64}]
@@ -285,3 +285,63 @@ def test_a_manifest_must_be_named_for_its_agency_and_extract_date_and_list_each_
         with pytest.raises(ManifestError) as caught:
             read_manifest(_manifest(tmp_path, name, **body), "health")
         assert str(caught.value).startswith(message)
+
+
+def _link_symbolic(target, link):
+    link.symlink_to(target)
+
+
+def _link_hard(target, link):
+    os.link(target, link)
+
+
+def _fifo(target, link):
+    os.mkfifo(link)
+
+
+def _folder(target, link):
+    link.mkdir()
+    shutil.copyfile(target, link / "persons.csv")
+
+
+@pytest.mark.parametrize("make, what", [
+    (_link_symbolic, "is a symbolic link; only regular files are taken in (a link is never followed)"),
+    (_link_hard, "has other hard links (it may be a file outside the landing folder); only regular files are taken in"),
+    (_fifo, "is a device, pipe or socket; only regular files are taken in"),
+    (_folder, "is a folder; only regular files are taken in"),
+])
+def test_only_regular_files_are_taken_in_and_a_link_is_never_followed(make, what, store, home, tmp_path):
+    """persons.csv is a link to (or a hard link of) a file outside the landing folder, a pipe or a folder: the drop
+    is refused naming the file, the file outside is neither read nor touched, and the drop stays as it was."""
+    dropped = _drop(home, 1)
+    landing = home.agency_landing("health")
+    outside = tmp_path / "outside.csv"
+    outside.write_bytes(dropped["persons.csv"])
+    (landing / "persons.csv").unlink()
+    make(outside, landing / "persons.csv")
+    before = sorted(p.name for p in landing.iterdir())
+
+    for _ in range(2):                                  # a rerun records nothing new
+        [refused] = ingest_agency("health", home, store)
+        assert (refused.state, refused.reason) == ("rejected", f"persons.csv: {what}")
+        assert sorted(p.name for p in landing.iterdir()) == before
+        assert outside.read_bytes() == dropped["persons.csv"]
+        assert _archive_listing(home) == {}
+        assert feed_count(store, "health", refused.batch_id) == 0
+        assert [(b["batch_id"], b["state"]) for b in _batches(store)] == [(refused.batch_id, "rejected")]
+
+
+def test_a_manifest_that_is_a_symbolic_link_is_refused_and_not_followed(store, home, tmp_path):
+    dropped = _drop(home, 1)
+    landing = home.agency_landing("health")
+    manifest = landing / "health-20240301.manifest.json"
+    outside = tmp_path / "manifest.json"
+    outside.write_bytes(dropped[manifest.name])
+    manifest.unlink()
+    manifest.symlink_to(outside)
+    [refused] = ingest_agency("health", home, store)
+    assert (refused.state, refused.reason) == (
+        "rejected", "health-20240301.manifest.json: is a symbolic link; only regular files are taken in (a link is "
+                    "never followed)")
+    assert manifest.is_symlink() and outside.read_bytes() == dropped[manifest.name]
+    assert _archive_listing(home) == {}

@@ -9,6 +9,7 @@ once their bytes are in the archive.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import traceback
@@ -297,16 +298,21 @@ def _record_archive(conn: Connection, archived: dict, now: datetime) -> None:
 
 def _reject_unreadable_manifest(path: Path, agency: str, reason: str, home: Home, engine: Engine,
                                 now: datetime) -> BatchOutcome:
-    sha, size, rel = archive_file(path, home.archive)
+    try:
+        archived = {path.name: archive_file(path, home.archive)}
+    except NotRegular:      # a link, a folder or a device: never read; it stays where it is
+        archived = {}
+    sha = archived[path.name][0] if archived else hashlib.sha256(b"").hexdigest()
     drop_name = path.name[: -len(MANIFEST_SUFFIX)]
     batch_id = f"{drop_name}-{sha[:8]}"
     with engine.begin() as conn:
         known = conn.execute(select(batch).where(batch.c.batch_id == batch_id)).mappings().first()
         if known is None:
-            _record_archive(conn, {path.name: (sha, size, rel)}, now)
+            _record_archive(conn, archived, now)
             _write_batch(conn, dict(batch_id=batch_id, agency=agency, drop_name=drop_name, manifest_sha256=sha,
                                     received_at=now, finished_at=now, state="rejected", reason=reason))
-    path.unlink()
+    if archived:
+        _remove_if_taken_in(path, sha, engine)
     log.warning("%s: drop %s rejected: %s", agency, batch_id, reason)
     return BatchOutcome(batch_id, agency, "rejected", reason=reason)
 
@@ -314,20 +320,22 @@ def _reject_unreadable_manifest(path: Path, agency: str, reason: str, home: Home
 def _clear_landing(manifest: Manifest, engine: Engine) -> None:
     """Remove the drop's files from the landing zone, but only those whose bytes are in the archive and are the
     bytes the manifest lists: a file changed since (a writer still at work, a redelivery) stays."""
-    with engine.connect() as conn:
-        def taken_in(path: Path, sha256: str) -> bool:
-            try:
-                look = look_at(path)
-            except (FileNotFoundError, NotRegular):
-                return False
-            return not look.changed and look.sha256 == sha256 and conn.execute(
-                select(archived_file.c.sha256).where(archived_file.c.sha256 == sha256)).first() is not None
+    for entry in manifest.files:
+        _remove_if_taken_in(manifest.path.parent / entry.name, entry.sha256, engine)
+    _remove_if_taken_in(manifest.path, manifest.sha256, engine)
 
-        for entry in manifest.files:
-            if taken_in(manifest.path.parent / entry.name, entry.sha256):
-                (manifest.path.parent / entry.name).unlink()
-        if taken_in(manifest.path, manifest.sha256):
-            manifest.path.unlink()
+
+def _remove_if_taken_in(path: Path, sha256: str, engine: Engine) -> None:
+    """Remove a landing file if its bytes are still ``sha256`` and are in the archive."""
+    try:
+        look = look_at(path)
+    except (FileNotFoundError, NotRegular):
+        return
+    if look.changed or look.sha256 != sha256:
+        return
+    with engine.connect() as conn:
+        if conn.execute(select(archived_file.c.sha256).where(archived_file.c.sha256 == sha256)).first() is not None:
+            path.unlink()
 
 
 def _outcome(row, note: str | None = None) -> BatchOutcome:
