@@ -345,3 +345,35 @@ def test_a_manifest_that_is_a_symbolic_link_is_refused_and_not_followed(store, h
                     "never followed)")
     assert manifest.is_symlink() and outside.read_bytes() == dropped[manifest.name]
     assert _archive_listing(home) == {}
+
+
+def test_a_manifest_is_checked_against_its_schema_with_a_reason_naming_the_entry(tmp_path):
+    """Types are not converted, names are non-empty and unique, entries are capped, and a manifest far larger than
+    any real one (60,000 entries, once checked in 52 s and then waited for) is refused before it is parsed."""
+    from mash.landing import MAX_ENTRIES, ManifestError, read_manifest
+
+    def entry(i, **change):
+        return {"name": f"f{i}.csv", "contract_file": "persons", "rows": 1, "sha256": "0" * 64, **change}
+
+    name = "health-20261102.manifest.json"
+    cases = [
+        ({"files": [entry(i) for i in range(60_000)]}, f"{name}: larger than 1024 KiB, too large to be a manifest"),
+        ({"files": [entry(i) for i in range(MAX_ENTRIES + 1)]},
+         f"{name}: files: List should have at most {MAX_ENTRIES} items after validation, not {MAX_ENTRIES + 1}"),
+        ({"files": [entry(1), entry(2, name="")]}, f"{name}: file entry 2, name: String should have at least 1 "
+                                                   "character"),
+        ({"files": [entry(1, rows="3")]}, f"{name}: file entry 1, rows: Input should be a valid integer"),
+        ({"files": [entry(1, rows=True)]}, f"{name}: file entry 1, rows: Input should be a valid integer"),
+        ({"files": [entry(1, rows=-1)]}, f"{name}: file entry 1, rows: Input should be greater than or equal to 0"),
+        ({"files": [entry(1, name={"a": "b"})]}, f"{name}: file entry 1, name: Input should be a valid string"),
+        ({"files": [entry(1, sha256="abc")]}, f"{name}: file entry 1, sha256: String should match pattern"),
+        ({"files": [entry(1, name="..")]}, f"{name}: file entry 1 must name a file in the same folder"),
+        ({"files": [{"name": "a.csv"}]}, f"{name}: file entry 1, contract_file: Field required"),
+        ({"files": {"name": "a.csv"}}, f"{name}: files: Input should be a valid list"),
+        ({"files": []}, f"{name}: files: List should have at least 1 item after validation, not 0"),
+        ({"extract_date": 20261102}, f"{name}: extract_date: Input should be a valid string"),
+    ]
+    for body, message in cases:
+        with pytest.raises(ManifestError) as caught:
+            read_manifest(_manifest(tmp_path, name, **body), "health")
+        assert str(caught.value).startswith(message), str(caught.value)
