@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from mash.archive import archive_file
 from mash.contracts import ENCODINGS, Contract, contracts
 from mash.home import Home
+from mash.ingest.lock import agency_lock
 from mash.ingest.parse import HeaderError, parse_file
 from mash.landing import (MANIFEST_SUFFIX, SETTLE, Manifest, ManifestError, NotRegular, StillBeingWritten, look_at,
                           not_regular, read_manifest, waiting_manifests)
@@ -66,8 +67,17 @@ def ingest_agency(agency: str, home: Home, engine: Engine, now: datetime | None 
     tests).
 
     A drop that fails unexpectedly stays in the landing zone for a rerun and does not stop the agency's later drops;
-    IngestFailed is raised at the end, carrying the outcomes of the others.
+    IngestFailed is raised at the end, carrying the outcomes of the others. While another process ingests the
+    agency (:mod:`mash.ingest.lock`), nothing is done: the other process takes the drops in.
     """
+    with agency_lock(agency, home, engine) as held:
+        if not held:
+            log.warning("%s: already being ingested by another process; its drops are left to that one", agency)
+            return []
+        return _ingest_waiting(agency, home, engine, now)
+
+
+def _ingest_waiting(agency: str, home: Home, engine: Engine, now: datetime | None) -> list[BatchOutcome]:
     contract = contracts()[agency]
     outcomes, failures = [], []
     for path in waiting_manifests(home.agency_landing(agency)):
