@@ -377,3 +377,40 @@ def test_a_manifest_is_checked_against_its_schema_with_a_reason_naming_the_entry
         with pytest.raises(ManifestError) as caught:
             read_manifest(_manifest(tmp_path, name, **body), "health")
         assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_manifest_dated_in_the_future_or_far_back_is_refused_and_the_current_batch_stays(store, home):
+    """A year typed a year ahead once became the current batch for good; a year typed back was loaded and never
+    used. Each is refused naming the date; only the manifest is taken in, the data wait for a corrected one."""
+    from mash.store.current import current_batches
+    landing = home.agency_landing("health")
+    night = datetime(2024, 3, 2, 1, 30, tzinfo=timezone.utc)
+    _drop(home, 1)
+    [good] = ingest_agency("health", home, store, now=night)
+    assert good.state == "loaded"
+
+    cases = [
+        (date(2025, 3, 2), "health-20250302.manifest.json: extract_date 2025-03-02 is after the night being run "
+                           "(2024-03-02); is the date mistyped? Drop a manifest with the right date"),
+        (date(2024, 3, 3), "health-20240303.manifest.json: extract_date 2024-03-03 is after the night being run "
+                           "(2024-03-02); is the date mistyped? Drop a manifest with the right date"),
+        (date(2023, 3, 2), "health-20230302.manifest.json: extract_date 2023-03-02 is more than 92 days before the "
+                           "agency's current extract (2024-03-01); is the date mistyped?"),
+        (date(1924, 3, 2), "health-19240302.manifest.json: extract_date 1924-03-02 is more than ten years before the "
+                           "night being run (2024-03-02)"),
+    ]
+    for dated, reason in cases:
+        dropped = land(GOOD, landing)
+        seal(landing, "health", dated)
+        [refused] = ingest_agency("health", home, store, now=night)
+        assert (refused.state, refused.reason) == ("rejected", reason)
+        assert _landed(landing) == dropped                 # the data files wait for a corrected manifest
+        assert current_batches(store) == {"health": good.batch_id}
+        with store.connect() as conn:
+            assert conn.execute(select(batch.c.extract_date).where(batch.c.batch_id == refused.batch_id)).scalar() \
+                is None                                     # it counts for no night
+
+    seal(landing, "health", date(2024, 3, 2))
+    [corrected] = ingest_agency("health", home, store, now=night)
+    assert corrected.state == "loaded" and current_batches(store) == {"health": corrected.batch_id}
+    assert list(landing.iterdir()) == []

@@ -15,18 +15,16 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
 from mash.contracts import agencies
 from mash.errors import Refused
 from mash.home import Home, config_path
-from mash.landing import manifest_name
+from mash.landing import LONDON, manifest_name
 from mash.sharing.policy import read_config
 from mash.store.schema import batch
 
-LONDON = ZoneInfo("Europe/London")
 ARRIVED, AWAITED, LATE = "arrived", "awaited", "late"
 DEADLINE_SWITCH = "MASH_NIGHT_DEADLINE"   # "off" in the embedded Airflow (scripts/airflow-env) and the tests: they run
                                           # nights with `airflow dags test`, which has no scheduler or triggerer to

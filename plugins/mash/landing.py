@@ -14,9 +14,10 @@ import json
 import os
 import stat
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, BinaryIO, Callable
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -26,6 +27,10 @@ MAX_ENTRIES = 100                 # a contract has a handful of files; more is n
 MAX_ROWS = 10**12
 MAX_MANIFEST_BYTES = 1 << 20      # a manifest of MAX_ENTRIES entries is a few KiB
 CHUNK = 1 << 20
+LONDON = ZoneInfo("Europe/London")                # the hub's nights are London dates
+OLDEST = timedelta(days=3653)     # an extract_date this long before the night being run is a mistyped year
+BEHIND = timedelta(days=92)       # ... or this long before the agency's current extract: each drop is a full snapshot,
+                                  # so a quarter-old one is never a redelivery worth loading
 SETTLE = timedelta(minutes=30)    # a file modified after its manifest, and this recently, is still being written
 SYMLINK = "is a symbolic link; only regular files are taken in (a link is never followed)"
 
@@ -242,6 +247,21 @@ def not_regular(st: os.stat_result) -> str | None:
         return "is a device, pipe or socket; only regular files are taken in"
     if st.st_nlink > 1:
         return "has other hard links (it may be a file outside the landing folder); only regular files are taken in"
+    return None
+
+
+def implausible_date(manifest: Manifest, now: datetime, current: date | None) -> str | None:
+    """Why the manifest's extract_date cannot be right (None if it can): after the night being run (the London date
+    at ``now``), or far before it or before the agency's ``current`` extract's date."""
+    night, dated = now.astimezone(LONDON).date(), manifest.extract_date
+    if dated > night:
+        return (f"{manifest.path.name}: extract_date {dated} is after the night being run ({night}); is the date "
+                f"mistyped? Drop a manifest with the right date")
+    if dated < night - OLDEST:
+        return f"{manifest.path.name}: extract_date {dated} is more than ten years before the night being run ({night})"
+    if current is not None and dated < current - BEHIND:
+        return (f"{manifest.path.name}: extract_date {dated} is more than {BEHIND.days} days before the agency's "
+                f"current extract ({current}); is the date mistyped?")
     return None
 
 

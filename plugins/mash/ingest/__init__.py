@@ -18,15 +18,15 @@ from itertools import repeat
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from mash.archive import archive_file
 from mash.contracts import ENCODINGS, Contract, contracts
 from mash.home import Home
 from mash.ingest.lock import agency_lock
 from mash.ingest.parse import HeaderError, parse_file
-from mash.landing import (MANIFEST_SUFFIX, SETTLE, Manifest, ManifestError, NotRegular, StillBeingWritten, look_at,
-                          not_regular, read_manifest, waiting_manifests)
+from mash.landing import (MANIFEST_SUFFIX, SETTLE, Manifest, ManifestError, NotRegular, StillBeingWritten,
+                          implausible_date, look_at, not_regular, read_manifest, waiting_manifests)
 from mash.store import bulk_insert
 from mash.store.schema import archived_file, batch, batch_file, feed_tables, quality_validation, quarantine
 
@@ -122,6 +122,10 @@ def ingest_drop(manifest_path: Path, contract: Contract, home: Home, engine: Eng
         _clear_landing(manifest, engine)
         return _outcome(known, note="already ingested")
 
+    # A date that cannot be right is refused like an unreadable manifest: only the manifest is taken in, and the
+    # data files wait for a corrected one. The batch records no extract date, so it counts for no night.
+    if problem := implausible_date(manifest, now, _current_extract(contract.agency, engine)):
+        return _reject_unreadable_manifest(manifest_path, contract.agency, problem, home, engine, now)
     base = dict(batch_id=batch_id, agency=contract.agency, drop_name=manifest.drop_name,
                 extract_date=manifest.extract_date, manifest_sha256=manifest.sha256, received_at=now)
     state, reason = _take_in(manifest, now)
@@ -198,6 +202,13 @@ def _wait(base: dict, reason: str, engine: Engine) -> BatchOutcome:
         _write_batch(conn, {**base, "state": "waiting", "reason": reason})
     log.warning("%s: drop %s is incomplete: %s", base["agency"], base["batch_id"], reason)
     return BatchOutcome(base["batch_id"], base["agency"], "waiting", reason=reason)
+
+
+def _current_extract(agency: str, engine: Engine):
+    """The extract date of the agency's latest loaded batch (None before its first)."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(batch.c.extract_date))
+                            .where(batch.c.agency == agency, batch.c.state == "loaded")).scalar()
 
 
 def _validated(batch_id: str, engine: Engine) -> bool:
