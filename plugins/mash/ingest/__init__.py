@@ -176,7 +176,7 @@ def _take_in(manifest: Manifest, now: datetime) -> tuple[str, str | None]:
         try:
             problem = not_regular((folder / entry.name).lstat())
         except FileNotFoundError:
-            return "waiting", f"waiting for {entry.name}, listed in the manifest but not yet in the landing folder"
+            return "waiting", _not_arrived(entry.name)
         if problem:
             return "rejected", f"{entry.name}: {problem}"
     sealed = manifest.path.lstat().st_mtime_ns
@@ -185,6 +185,8 @@ def _take_in(manifest: Manifest, now: datetime) -> tuple[str, str | None]:
             look = look_at(folder / entry.name)
         except NotRegular as exc:                               # replaced since the first look
             return "rejected", str(exc)
+        except FileNotFoundError:                               # moved away since the first look
+            return "waiting", _not_arrived(entry.name)
         if look.changed:
             return "waiting", f"waiting for {entry.name} to be finished: it changed while it was read"
         if look.sha256 != entry.sha256:
@@ -195,6 +197,10 @@ def _take_in(manifest: Manifest, now: datetime) -> tuple[str, str | None]:
             return "rejected", (f"{entry.name}: SHA-256 does not match the manifest (the file is damaged or "
                                 f"changed after the manifest was written)")
     return "ready", None
+
+
+def _not_arrived(name: str) -> str:
+    return f"waiting for {name}, listed in the manifest but not yet in the landing folder"
 
 
 def _wait(base: dict, reason: str, engine: Engine) -> BatchOutcome:
