@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from mash.contracts import agencies
 from mash.ingest import ingest_agency
+from mash.notices.outbox import build
 from mash.store.schema import archived_file, batch, batch_file, feed_tables
 from tests.drops import CORPUS, archived_bytes, dump, feed_count, land, seal
 
@@ -183,10 +184,12 @@ def test_a_drop_rejected_for_a_damaged_file_stays_and_loads_when_the_intact_file
                                                  "file is damaged or changed after the manifest was written)")
     assert _landed(landing) == damaged
     assert _archive_listing(home) == {}
+    assert build(store, home, "night-1", date(2024, 3, 1), parts=("extracts",)).built["extract_rejected"] == 1
     tables = dump(store)
     [again] = ingest_agency("health", home, store)
     assert (again.batch_id, again.state) == (rejected.batch_id, "rejected")
     assert dump(store) == tables and _landed(landing) == damaged
+    assert "extract_rejected" not in build(store, home, "night-2", date(2024, 3, 1), parts=("extracts",)).built
 
     for name, data in dropped.items():                  # the agency sends the drop again, intact
         (landing / name).write_bytes(data)
