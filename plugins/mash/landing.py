@@ -3,6 +3,11 @@
 An agency writes its extract files into ``MASH_HOME/landing/<agency>/`` and then, last, a manifest
 ``<agency>-<YYYYMMDD>.manifest.json`` listing each file's name, contract file, record count and SHA-256. Files
 without a manifest are a drop still being written and are left alone. See docs/contracts.md for the format.
+
+A manifest is checked against a schema (:func:`read_manifest`) and its date against the night being run
+(:func:`implausible_date`). Landing files are read only if they are regular files of their own, never through a link
+(:func:`open_regular`), and each read says whether the file changed meanwhile (:func:`look_at`), so that a file still
+being written is waited for rather than taken in half.
 """
 
 from __future__ import annotations
@@ -121,8 +126,8 @@ class _Body(BaseModel):
 def read_manifest(path: Path, agency: str) -> Manifest:
     """Parse and check one manifest; raise ManifestError naming the manifest and the problem.
 
-    Every check is linear in the manifest's size, and a manifest larger than MAX_MANIFEST_BYTES is not read at all,
-    so a hostile manifest is refused within a second.
+    Every check is linear in the manifest's size, and no more than MAX_MANIFEST_BYTES is read, so a hostile
+    manifest is refused within a second.
     """
     raw_bytes = _read_regular(path)
     try:

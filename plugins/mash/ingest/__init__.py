@@ -4,7 +4,8 @@ One drop becomes one batch, ``<agency>-<YYYYMMDD>-<first 8 hex of the manifest's
 always gets the same id and a rerun finds the work already done. A batch is loaded in one transaction: either all
 of its rows are loaded or quarantined, or the drop is rejected with a reason naming the file, row or column and
 nothing of it is loaded (the agency's last good batch stays current). Files are removed from the landing zone only
-once their bytes are in the archive.
+once their bytes are in the archive and are still the bytes the manifest lists; a drop whose files do not match
+its manifest is neither archived nor removed, and a file still being written is waited for.
 """
 
 from __future__ import annotations
