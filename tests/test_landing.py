@@ -8,7 +8,7 @@ import shutil
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from mash.contracts import agencies
 from mash.ingest import ingest_agency
@@ -417,3 +417,10 @@ def test_a_manifest_dated_in_the_future_or_far_back_is_refused_and_the_current_b
     [corrected] = ingest_agency("health", home, store, now=night)
     assert corrected.state == "loaded" and current_batches(store) == {"health": corrected.batch_id}
     assert list(landing.iterdir()) == []
+
+    with store.begin() as conn:                         # a year-ahead batch loaded before dates were checked
+        conn.execute(insert(batch).values(batch_id="health-20250302-0a0a0a0a", agency="health",
+                                          drop_name="health-20250302", extract_date=date(2025, 3, 2),
+                                          manifest_sha256="0a" * 32, state="loaded", received_at=night,
+                                          finished_at=night))
+    assert current_batches(store) == {"health": corrected.batch_id}
