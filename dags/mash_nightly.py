@@ -63,6 +63,7 @@ arrived.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -235,7 +236,7 @@ def mash_nightly():
         return verdicts
 
     @task(trigger_rule="all_done", retries=0)     # the verdict on tonight's drops: retrying it would change nothing
-    def drops_on_time() -> list[str]:
+    def drops_on_time() -> dict[str, int]:
         """Each agency's drop for the night, as the sensors judged it, looked up again now that ingestion is done (a
         sensor that failed leaves no verdict to read)."""
         from mash.arrivals import LATE, drop_states
@@ -245,7 +246,7 @@ def mash_nightly():
         late = sorted(agency for agency, state in states.items() if state == LATE)
         if late:
             raise AirflowFailException(f"late tonight: {', '.join(late)} (their last good extracts were used)")
-        return sorted(states)
+        return dict(Counter(states.values()))        # agencies per state: counts only in XCom
 
     @task
     def night_summary(batch_ids: list[list[str]]) -> dict[str, int]:

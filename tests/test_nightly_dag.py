@@ -34,7 +34,7 @@ def test_dags_import_cleanly_with_tags_and_retries(dagbag):
         assert dag.tags, f"{dag.dag_id} has no tags"
         assert dag.doc_md, f"{dag.dag_id} has no documentation for the UI"
         for task in dag.tasks:
-            if task.task_id != "night_failed":         # the run's verdict: retrying it would change nothing
+            if task.task_id not in ("night_failed", "drops_on_time"):   # verdicts: retrying would change nothing
                 assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} has no retries"
 
 

@@ -7,36 +7,37 @@ keeps one copy.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
-from mash.landing import CHUNK
+from mash.landing import StillBeingWritten, look_at
 
 
 def relative_path(sha256: str) -> Path:
     return Path("sha256") / sha256[:2] / sha256
 
 
-def archive_file(source: Path, archive_root: Path) -> tuple[str, int, Path]:
+def archive_file(source: Path, archive_root: Path, expected: str | None = None) -> tuple[str, int, Path]:
     """Copy ``source`` into the archive; return its SHA-256, size and path relative to the archive root.
 
     The copy is written to a temporary name, flushed and renamed, so a crash never leaves a partial file under
-    a digest name. Bytes already archived are not written again.
+    a digest name. Bytes already archived are not written again. A link is never followed (NotRegular). With
+    ``expected``, a file whose bytes are not those, or that changed while it was copied, is not archived:
+    StillBeingWritten.
     """
-    digest = hashlib.sha256()
-    size = 0
     archive_root.mkdir(parents=True, exist_ok=True)
     tmp = archive_root / f".incoming-{os.getpid()}-{source.name}"
-    with source.open("rb") as src, tmp.open("wb") as dst:
-        while block := src.read(CHUNK):
-            digest.update(block)
-            dst.write(block)
-            size += len(block)
-        dst.flush()
-        os.fsync(dst.fileno())
-    sha = digest.hexdigest()
-    rel = relative_path(sha)
+    try:
+        with tmp.open("wb") as dst:
+            look = look_at(source, dst.write)
+            dst.flush()
+            os.fsync(dst.fileno())
+        if expected is not None and (look.changed or look.sha256 != expected):
+            raise StillBeingWritten(source.name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    rel = relative_path(look.sha256)
     target = archive_root / rel
     if target.exists():
         tmp.unlink()
@@ -44,5 +45,4 @@ def archive_file(source: Path, archive_root: Path) -> tuple[str, int, Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
         target.chmod(0o400)                 # never changed again; personal data: the owner only
-    return sha, size, rel
-
+    return look.sha256, look.size, rel

@@ -14,7 +14,6 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
@@ -22,10 +21,9 @@ from mash import config
 from mash.config import ConfigError, NightFile
 from mash.contracts import agencies
 from mash.home import Home
-from mash.landing import manifest_name
+from mash.landing import LONDON, manifest_name
 from mash.store.schema import batch
 
-LONDON = ZoneInfo("Europe/London")
 ARRIVED, AWAITED, LATE = "arrived", "awaited", "late"
 DEADLINE_SWITCH = "MASH_NIGHT_DEADLINE"   # "off" in the embedded Airflow (scripts/airflow-env) and the tests: they run
                                           # nights with `airflow dags test`, which has no scheduler or triggerer to

@@ -4,11 +4,13 @@ One drop becomes one batch, ``<agency>-<YYYYMMDD>-<first 8 hex of the manifest's
 always gets the same id and a rerun finds the work already done. A batch is loaded in one transaction: either all
 of its rows are loaded or quarantined, or the drop is rejected with a reason naming the file, row or column and
 nothing of it is loaded (the agency's last good batch stays current). Files are removed from the landing zone only
-once their bytes are in the archive.
+once their bytes are in the archive and are still the bytes the manifest lists; a drop whose files do not match
+its manifest is neither archived nor removed, and a file still being written is waited for.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import traceback
@@ -17,13 +19,15 @@ from itertools import repeat
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from mash.archive import archive_file
 from mash.contracts import ENCODINGS, Contract, contracts
 from mash.home import Home
+from mash.ingest.lock import agency_lock
 from mash.ingest.parse import HeaderError, parse_file
-from mash.landing import MANIFEST_SUFFIX, Manifest, ManifestError, read_manifest, sha256_of, waiting_manifests
+from mash.landing import (MANIFEST_SUFFIX, SETTLE, Manifest, ManifestError, NotRegular, StillBeingWritten,
+                          implausible_date, look_at, not_regular, read_manifest, waiting_manifests)
 from mash.store import bulk_insert
 from mash.store.schema import archived_file, batch, batch_file, feed_tables, quality_validation, quarantine
 
@@ -59,17 +63,27 @@ class BatchOutcome:
         return asdict(self)
 
 
-def ingest_agency(agency: str, home: Home, engine: Engine) -> list[BatchOutcome]:
-    """Ingest every complete drop waiting in the agency's landing folder, oldest first.
+def ingest_agency(agency: str, home: Home, engine: Engine, now: datetime | None = None) -> list[BatchOutcome]:
+    """Ingest every complete drop waiting in the agency's landing folder, oldest first (``now``: the clock, for
+    tests).
 
     A drop that fails unexpectedly stays in the landing zone for a rerun and does not stop the agency's later drops;
-    IngestFailed is raised at the end, carrying the outcomes of the others.
+    IngestFailed is raised at the end, carrying the outcomes of the others. While another process ingests the
+    agency (:mod:`mash.ingest.lock`), nothing is done: the other process takes the drops in.
     """
+    with agency_lock(agency, home, engine) as held:
+        if not held:
+            log.warning("%s: already being ingested by another process; its drops are left to that one", agency)
+            return []
+        return _ingest_waiting(agency, home, engine, now)
+
+
+def _ingest_waiting(agency: str, home: Home, engine: Engine, now: datetime | None) -> list[BatchOutcome]:
     contract = contracts()[agency]
     outcomes, failures = [], []
     for path in waiting_manifests(home.agency_landing(agency)):
         try:
-            outcomes.append(ingest_drop(path, contract, home, engine))
+            outcomes.append(ingest_drop(path, contract, home, engine, now))
         except Exception as exc:
             # The message of an unexpected error may quote a value from the file: only its type is logged; the
             # traceback goes to a file only the hub's account can read.
@@ -92,8 +106,9 @@ def _keep_traceback(home: Home, drop: str) -> Path:
     return path
 
 
-def ingest_drop(manifest_path: Path, contract: Contract, home: Home, engine: Engine) -> BatchOutcome:
-    now = datetime.now(timezone.utc)
+def ingest_drop(manifest_path: Path, contract: Contract, home: Home, engine: Engine,
+                now: datetime | None = None) -> BatchOutcome:
+    now = now or datetime.now(timezone.utc)
     try:
         manifest = read_manifest(manifest_path, contract.agency)
     except ManifestError as exc:
@@ -103,22 +118,36 @@ def ingest_drop(manifest_path: Path, contract: Contract, home: Home, engine: Eng
         known = conn.execute(select(batch).where(batch.c.batch_id == batch_id)).mappings().first()
     if known and (known["state"] == "loaded" or _validated(batch_id, engine)):
         # A batch the data-quality checks rejected was loaded: the same bytes would fail the same way.
-        log.info("%s: drop already ingested as %s; clearing the landing zone", contract.agency, batch_id)
+        log.info("%s: drop %s already ingested as %s; clearing the landing zone", contract.agency, manifest.drop_name,
+                 batch_id)
         _clear_landing(manifest, engine)
         return _outcome(known, note="already ingested")
 
+    # A date that cannot be right is refused like an unreadable manifest: only the manifest is taken in, and the
+    # data files wait for a corrected one. The batch records no extract date, so it counts for no night.
+    if problem := implausible_date(manifest, now, _current_extract(contract.agency, engine)):
+        return _reject_unreadable_manifest(manifest_path, contract.agency, problem, home, engine, now)
     base = dict(batch_id=batch_id, agency=contract.agency, drop_name=manifest.drop_name,
                 extract_date=manifest.extract_date, manifest_sha256=manifest.sha256, received_at=now)
-    missing = [f.name for f in manifest.files if not (manifest_path.parent / f.name).is_file()]
-    if missing:
-        reason = f"waiting for {missing[0]}, listed in the manifest but not yet in the landing folder"
-        with engine.begin() as conn:
-            _write_batch(conn, {**base, "state": "waiting", "reason": reason})
-        log.warning("%s: drop %s is incomplete: %s", contract.agency, batch_id, reason)
-        return BatchOutcome(batch_id, contract.agency, "waiting", reason=reason)
+    state, reason = _take_in(manifest, now)
+    if state == "waiting":
+        return _wait(base, reason, engine)
+    if state == "rejected":
+        # Nothing of the drop was archived or removed: it stays in the landing folder as the agency left it and is
+        # looked at again on every run, so it loads once its files are right. Unchanged, it is not recorded again,
+        # so the agency hears of it once.
+        if not (known and known["state"] == "rejected" and known["reason"] == reason):
+            with engine.begin() as conn:
+                _write_batch(conn, {**base, "state": "rejected", "reason": reason, "finished_at": now})
+            log.warning("%s: drop %s rejected, left in the landing folder: %s", contract.agency, batch_id, reason)
+        return BatchOutcome(batch_id, contract.agency, "rejected", reason=reason)
 
-    archived = {f.name: archive_file(manifest_path.parent / f.name, home.archive) for f in manifest.files}
-    archived[manifest_path.name] = archive_file(manifest_path, home.archive)
+    try:
+        archived = {f.name: archive_file(manifest_path.parent / f.name, home.archive, f.sha256)
+                    for f in manifest.files}
+        archived[manifest_path.name] = archive_file(manifest_path, home.archive, manifest.sha256)
+    except StillBeingWritten as exc:
+        return _wait(base, f"waiting for {exc.file_name} to be finished: it changed while it was read", engine)
     try:
         _verify(manifest, archived, contract)
         with engine.begin() as conn:
@@ -139,6 +168,56 @@ def ingest_drop(manifest_path: Path, contract: Contract, home: Home, engine: Eng
     return outcome
 
 
+def _take_in(manifest: Manifest, now: datetime) -> tuple[str, str | None]:
+    """Whether a drop can be taken in: ``ready`` (every file there, regular, finished and as the manifest says),
+    ``waiting`` (a file not there yet, or still being written) or ``rejected`` (a file that is not a regular file, or
+    whose bytes are not those the manifest lists), with the reason. Nothing is archived or removed here."""
+    folder = manifest.path.parent
+    for entry in manifest.files:
+        try:
+            problem = not_regular((folder / entry.name).lstat())
+        except FileNotFoundError:
+            return "waiting", _not_arrived(entry.name)
+        if problem:
+            return "rejected", f"{entry.name}: {problem}"
+    sealed = manifest.path.lstat().st_mtime_ns
+    for entry in manifest.files:
+        try:
+            look = look_at(folder / entry.name)
+        except NotRegular as exc:                               # replaced since the first look
+            return "rejected", str(exc)
+        except FileNotFoundError:                               # moved away since the first look
+            return "waiting", _not_arrived(entry.name)
+        if look.changed:
+            return "waiting", f"waiting for {entry.name} to be finished: it changed while it was read"
+        if look.sha256 != entry.sha256:
+            modified = datetime.fromtimestamp(look.mtime_ns / 1e9, timezone.utc)
+            if look.mtime_ns > sealed and now - modified < SETTLE:
+                return "waiting", (f"waiting for {entry.name} to be finished: it changed after the manifest was "
+                                   f"written and does not yet match it")
+            return "rejected", (f"{entry.name}: SHA-256 does not match the manifest (the file is damaged or "
+                                f"changed after the manifest was written)")
+    return "ready", None
+
+
+def _not_arrived(name: str) -> str:
+    return f"waiting for {name}, listed in the manifest but not yet in the landing folder"
+
+
+def _wait(base: dict, reason: str, engine: Engine) -> BatchOutcome:
+    with engine.begin() as conn:
+        _write_batch(conn, {**base, "state": "waiting", "reason": reason})
+    log.warning("%s: drop %s is incomplete: %s", base["agency"], base["batch_id"], reason)
+    return BatchOutcome(base["batch_id"], base["agency"], "waiting", reason=reason)
+
+
+def _current_extract(agency: str, engine: Engine):
+    """The extract date of the agency's latest loaded batch (None before its first)."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(batch.c.extract_date))
+                            .where(batch.c.agency == agency, batch.c.state == "loaded")).scalar()
+
+
 def _validated(batch_id: str, engine: Engine) -> bool:
     with engine.connect() as conn:
         return conn.execute(select(quality_validation.c.batch_id)
@@ -157,9 +236,6 @@ def _verify(manifest: Manifest, archived: dict, contract: Contract) -> None:
         seen.add(entry.contract_file)
         if (entry.encoding or contract.encoding) not in ENCODINGS:
             raise DropRejected(f"{entry.name}: its encoding is not one of {sorted(ENCODINGS)}")
-        if archived[entry.name][0] != entry.sha256:
-            raise DropRejected(f"{entry.name}: SHA-256 does not match the manifest (the file is damaged or "
-                               f"changed after the manifest was written)")
     if missing := sorted(expected - seen):
         raise DropRejected(f"{manifest.path.name}: the drop has no {missing[0]!r} file")
 
@@ -250,30 +326,44 @@ def _record_archive(conn: Connection, archived: dict, now: datetime) -> None:
 
 def _reject_unreadable_manifest(path: Path, agency: str, reason: str, home: Home, engine: Engine,
                                 now: datetime) -> BatchOutcome:
-    sha, size, rel = archive_file(path, home.archive)
+    try:
+        archived = {path.name: archive_file(path, home.archive)}
+    except NotRegular:      # a link, a folder or a device: never read; it stays where it is
+        archived = {}
+    sha = archived[path.name][0] if archived else hashlib.sha256(b"").hexdigest()
     drop_name = path.name[: -len(MANIFEST_SUFFIX)]
     batch_id = f"{drop_name}-{sha[:8]}"
     with engine.begin() as conn:
         known = conn.execute(select(batch).where(batch.c.batch_id == batch_id)).mappings().first()
         if known is None:
-            _record_archive(conn, {path.name: (sha, size, rel)}, now)
+            _record_archive(conn, archived, now)
             _write_batch(conn, dict(batch_id=batch_id, agency=agency, drop_name=drop_name, manifest_sha256=sha,
                                     received_at=now, finished_at=now, state="rejected", reason=reason))
-    path.unlink()
+    if archived:
+        _remove_if_taken_in(path, sha, engine)
     log.warning("%s: drop %s rejected: %s", agency, batch_id, reason)
     return BatchOutcome(batch_id, agency, "rejected", reason=reason)
 
 
 def _clear_landing(manifest: Manifest, engine: Engine) -> None:
-    """Remove the drop's files from the landing zone, but only those whose bytes are in the archive."""
+    """Remove the drop's files from the landing zone, but only those whose bytes are in the archive and are the
+    bytes the manifest lists: a file changed since (a writer still at work, a redelivery) stays."""
+    for entry in manifest.files:
+        _remove_if_taken_in(manifest.path.parent / entry.name, entry.sha256, engine)
+    _remove_if_taken_in(manifest.path, manifest.sha256, engine)
+
+
+def _remove_if_taken_in(path: Path, sha256: str, engine: Engine) -> None:
+    """Remove a landing file if its bytes are still ``sha256`` and are in the archive."""
+    try:
+        look = look_at(path)
+    except (FileNotFoundError, NotRegular):
+        return
+    if look.changed or look.sha256 != sha256:
+        return
     with engine.connect() as conn:
-        for entry in manifest.files:
-            path = manifest.path.parent / entry.name
-            if path.is_file():
-                sha = sha256_of(path)
-                if conn.execute(select(archived_file.c.sha256).where(archived_file.c.sha256 == sha)).first():
-                    path.unlink()
-    manifest.path.unlink(missing_ok=True)
+        if conn.execute(select(archived_file.c.sha256).where(archived_file.c.sha256 == sha256)).first() is not None:
+            path.unlink()
 
 
 def _outcome(row, note: str | None = None) -> BatchOutcome:

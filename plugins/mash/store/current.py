@@ -6,6 +6,8 @@ a rejected or waiting drop never replaces an agency's last good data.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 from sqlalchemy import Boolean, Connection, Date, DateTime, Engine, Text, select, type_coerce
 
@@ -13,11 +15,18 @@ from mash.store.schema import batch, batch_file, feed_tables
 
 
 def current_batches(engine: Engine) -> dict[str, str]:
-    """The current batch of each agency: its latest loaded batch by extract date, then by finish time."""
-    query = (select(batch.c.agency, batch.c.batch_id).where(batch.c.state == "loaded")
+    """The current batch of each agency: its latest loaded batch by extract date, then by finish time.
+
+    A batch dated after the day it was received is a mistyped date (ingest refuses one now, but a store may hold one
+    loaded before): it is never current, so it cannot hold back every later night.
+    """
+    query = (select(batch.c.agency, batch.c.batch_id, batch.c.extract_date, batch.c.received_at)
+             .where(batch.c.state == "loaded")
              .order_by(batch.c.agency, batch.c.extract_date, batch.c.finished_at))
     with engine.connect() as conn:
-        return {row.agency: row.batch_id for row in conn.execute(query)}     # the last one per agency wins
+        return {row.agency: row.batch_id for row in conn.execute(query)       # the last one per agency wins
+                # a day's margin: received_at is UTC, an extract is dated by the London night
+                if row.extract_date is None or row.extract_date <= row.received_at.date() + timedelta(days=1)}
 
 
 def current_rows(conn: Connection, batch_id: str, agency: str, contract_file: str,
