@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import create_engine, delete, func, insert, make_url, select, update
@@ -21,7 +22,7 @@ from mash.home import Home
 from mash.notices.outbox import build
 from mash.notices.settings import default_settings
 from mash.sharing import anchors
-from mash.sharing.audit import GENESIS, entry_hash, verify
+from mash.sharing.audit import GENESIS, append, entry_hash, verify
 from mash.sharing.publication import publish
 from mash.store import migrate
 from mash.store.schema import disclosure_audit as audit, notice, publication, shared_disclosure
@@ -233,3 +234,27 @@ def test_a_lost_or_edited_anchor_file_is_reported_not_trusted(night, home, capsy
     _, newest = _heads(night)
     assert _problems(night, home) == [f"no anchor outside the store for the audit's {newest} entries"]
     assert main(["audit", "verify", "--anchors", str(home.root / "elsewhere.jsonl")]) == 1
+
+
+def test_an_entry_appended_after_the_anchor_under_an_anchored_run_is_reported(night, home):
+    """Chained and hashed as the hub would, dated now: but night-1's builds anchored their entries when they
+    committed them, so a later entry of night-1 was not written by a build."""
+    entry = dict(recipient="police", child_id="MASH-0000001", data_classes="identity", decision="withhold",
+                 rule_id="default-deny", basis="No longer in the shared view", public_interest_id=None,
+                 content_sha256=None)
+    with night.begin() as conn:
+        (forged,), _ = append(conn, [entry], "night-1")
+    assert _problems(night, home) == [f"entries {forged} of run night-1: appended after the newest anchor, but that "
+                                      f"run was already anchored (not written by a build)"]
+
+
+def test_a_back_dated_entry_is_reported(night, home):
+    _, newest = _heads(night)
+    with night.connect() as conn:
+        last = conn.execute(select(audit).where(audit.c.entry_id == newest)).mappings().one()
+    forged = {**dict(last), "entry_id": newest + 1, "recorded_at": last["recorded_at"] - timedelta(days=200),
+              "prev_hash": last["entry_hash"]}
+    forged["entry_hash"] = entry_hash(forged["prev_hash"], forged)
+    with night.begin() as conn:
+        conn.execute(audit.insert().values(**forged))
+    assert f"entry {newest + 1}: recorded before the entry it follows (back-dated)" in _problems(night, home)
