@@ -252,6 +252,9 @@ def test_each_recipient_reads_only_its_own_views(published, recipient):
             for name in ("children", "involvement", "chronology"):
                 if other != recipient:
                     assert reader.refused(f"SELECT * FROM {other}_shared_{name}"), other
+                    assert reader.refused(f"SELECT * FROM {other}_shared_{name}_rows()"), other
+                # the sealed view behind its own view's function: the function is the only way in
+                assert reader.refused(f"SELECT * FROM {other}_shared_{name}_disclosed"), other
         readable = OFFICERS_READ if recipient == "officers" else set()
         for table in BASE_TABLES:
             assert reader.refused(f"SELECT * FROM {table} LIMIT 1") == (table not in readable), table
