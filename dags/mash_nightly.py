@@ -146,7 +146,7 @@ def _alert_officers(context) -> None:
     catchup=False,
     max_active_runs=1,
     tags=["mash", "nightly", "ingest"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5),
+    default_args={"retries": NIGHT.retries, "retry_delay": NIGHT.retry_delay,
                   "on_failure_callback": _alert_officers},
     deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=NIGHT.finished_within,
                            callback=AsyncCallback("mash.alerts.deadline_missed")) if NIGHT.finished_within else None,

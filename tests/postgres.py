@@ -45,7 +45,7 @@ class PostgresServer:
         return cls(url)
 
     @classmethod
-    def start(cls, workdir: Path) -> "PostgresServer":
+    def start(cls, workdir: Path, superuser: str = "mash") -> "PostgresServer":
         bindir = _bindir()
         datadir = workdir / "data"
         port = _free_port()
@@ -53,13 +53,13 @@ class PostgresServer:
         if as_root:
             shutil.chown(workdir, "postgres")
         run = (lambda args: ["runuser", "-u", "postgres", "--", *args]) if as_root else (lambda args: args)
-        subprocess.run(run([str(bindir / "initdb"), "-D", str(datadir), "-U", "mash", "--auth=trust",
+        subprocess.run(run([str(bindir / "initdb"), "-D", str(datadir), "-U", superuser, "--auth=trust",
                             "--encoding=UTF8", "--locale=C.UTF-8"]),
                        check=True, stdout=subprocess.DEVNULL)
         subprocess.run(run([str(bindir / "pg_ctl"), "-D", str(datadir), "-w", "-l", str(workdir / "server.log"),
                             "-o", f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"]),
                        check=True, stdout=subprocess.DEVNULL)
-        return cls(f"postgresql+psycopg://mash@127.0.0.1:{port}/postgres", datadir, bindir)
+        return cls(f"postgresql+psycopg://{superuser}@127.0.0.1:{port}/postgres", datadir, bindir)
 
     def create_database(self, name: str) -> str:
         dbname = re.sub(r"[^a-z0-9_]", "_", name.lower())[:50]

@@ -56,7 +56,7 @@ def test_everything_a_service_names_exists(compose):
 
 def test_airflow_and_the_hub_use_separate_databases_and_roles(compose):
     env = compose["services"]["airflow-scheduler"]["environment"]
-    airflow_db = re.match(r"postgresql\+psycopg2://(\w+):.*@postgres/(\w+)$", env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    airflow_db = re.match(r"postgresql\+psycopg://(\w+):.*@postgres/(\w+)$", env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     hub_db = re.match(r"postgresql://(\w+):.*@postgres:5432/(\w+)$", env["AIRFLOW_CONN_MASH_DB"])
     assert airflow_db and hub_db
     assert airflow_db.groups() == ("airflow", "airflow") and hub_db.groups() == ("mash", "mash")
@@ -84,4 +84,4 @@ def test_the_image_installs_this_project_with_the_pinned_airflow(compose):
     for source in re.findall(r"^COPY --chown=\S+ (.+) /opt/mash/", dockerfile, re.M):
         for path in source.split():
             assert (REPO / path).exists(), path
-    assert re.search(r"pip install .*-e /opt/mash", dockerfile)
+    assert re.search(r'pip install .*"/opt/mash\[deploy\]"', dockerfile)

@@ -45,6 +45,8 @@ class NightSettings:
     finished_within: timedelta | None   # from when the run was queued; later, the officers are alerted (None: no
                                         # deadline: see DEADLINE_SWITCH)
     alerts_to: str                      # the officers' mailbox
+    retries: int = 2                    # a failed task is tried again this many times before the officers are alerted
+    retry_delay: timedelta = timedelta(minutes=5)
 
     def cutoff(self, agency: str, night: date) -> datetime:
         """When ``agency``'s drop for ``night`` is late (zoned, London)."""
@@ -76,11 +78,16 @@ def load_night_settings(path: Path | None = None) -> NightSettings:
     to = (raw.get("alerts") or {}).get("to")
     if not isinstance(to, str) or to.count("@") != 1 or any(c in to for c in ",;\r\n "):
         raise NightSettingsError(f"{path.name}: alerts.to must be one email address")
+    retries = (raw.get("retries") or {}).get("count", 2)
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise NightSettingsError(f"{path.name}: retries.count must be a whole number, 0 or more")
+    retry_delay = (_duration(raw, "retries", "delay_seconds", path) if (raw.get("retries") or {}).get("delay_seconds")
+                   is not None else timedelta(minutes=5))
     return NightSettings(check_every=_duration(raw, "arrivals", "check_every_seconds", path),
                          cutoffs={a: time.fromisoformat(cutoffs[a]) for a in agencies()},
                          finished_within=None if deadline is None or os.environ.get(DEADLINE_SWITCH) == "off"
                          else deadline,
-                         alerts_to=to)
+                         alerts_to=to, retries=retries, retry_delay=retry_delay)
 
 
 def drop_state(home: Home, engine: Engine, agency: str, night: date, now: datetime,
