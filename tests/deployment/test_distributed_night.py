@@ -183,5 +183,5 @@ def test_the_failed_task_alerted_the_officers_once_after_its_retry(nights):
     plan = [ti for ti in nights.task_instances(NIGHTS[1]) if ti["task_id"] == PLAN]
     assert len(plan) == 1 and plan[0]["try_number"] == 2
     alerts = [m for m in nights.smtp.inbox.messages if m["X-MASH-Alert"]]
-    assert [m["X-MASH-Alert"] for m in alerts] == [f"failed:{DAG}:{run_id(NIGHTS[1])}:{PLAN}:-:2"]
+    assert [m["X-MASH-Alert"].strip() for m in alerts] == [f"failed:{DAG}:{run_id(NIGHTS[1])}:{PLAN}:-:2"]
     assert "NotADirectoryError" in alerts[0].get_content() or "FileExistsError" in alerts[0].get_content()
