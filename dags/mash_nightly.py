@@ -38,9 +38,9 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    once per idempotency key; a failed send is recorded and retried with backoff, and fails the task so that
    Airflow retries it too.
 
-A task that fails after its retries alerts the officers (`mash/config/night.yaml`, `alerts.to`) by email, once, and so
-does a night not finished within `deadline.finished_within_minutes` of being queued (an Airflow deadline alert);
-**night_failed** then marks the run failed, though the tasks after the failed one ran on.
+A task that fails after its retries (`retries` in `mash/config/night.yaml`) alerts the officers (`alerts.to`) by
+email, once, and so does a night not finished within `deadline.finished_within_minutes` of being queued (an
+Airflow deadline alert); **night_failed** then marks the run failed, though the tasks after the failed one ran on.
 Tasks log counts and batch ids only, and XCom carries batch ids and counts only: no personal data. The same work runs
 without the scheduler as `mash ingest`, `mash validate`, `mash status`, `mash match`, `mash publish` and
 `mash notices build|send`; `mash drops` shows which agencies' drops for a night have arrived.
