@@ -87,9 +87,10 @@ class Deployment:
     def _start_postgres(self) -> None:
         pgdir = self.root / "postgres"
         pgdir.mkdir()
-        self.postgres = PostgresServer.start(pgdir, superuser="postgres")
+        self.postgres = PostgresServer.start(pgdir, superuser="postgres", password=self.passwords["postgres"])
         port = str(self._pg_port())
         env = {**os.environ, "PGHOST": "127.0.0.1", "PGPORT": port, "POSTGRES_USER": "postgres",
+               "PGPASSWORD": self.passwords["postgres"],
                "AIRFLOW_DB_PASSWORD": self.passwords["airflow"], "MASH_DB_PASSWORD": self.passwords["mash"],
                "PATH": f"{self.postgres.bindir}:{os.environ['PATH']}"}
         self._run("postgres-init", ["bash", str(REPO / "docker" / "postgres-init.sh")], env)

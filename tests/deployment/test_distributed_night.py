@@ -185,3 +185,11 @@ def test_the_failed_task_alerted_the_officers_once_after_its_retry(nights):
     alerts = [m for m in nights.smtp.inbox.messages if m["X-MASH-Alert"]]
     assert [m["X-MASH-Alert"].strip() for m in alerts] == [f"failed:{DAG}:{run_id(NIGHTS[1])}:{PLAN}:-:2"]
     assert "NotADirectoryError" in alerts[0].get_content() or "FileExistsError" in alerts[0].get_content()
+
+
+def test_the_store_takes_its_roles_passwords_only(nights):
+    wrong = sa.make_url(nights.deployment.store_url("mash")).set(password="not-the-password")
+    engine = sa.create_engine(wrong)
+    with pytest.raises(sa.exc.OperationalError):
+        engine.connect()
+    engine.dispose()
