@@ -9,5 +9,6 @@ COPY --chown=airflow:root pyproject.toml README.md /opt/mash/
 COPY --chown=airflow:root plugins /opt/mash/plugins
 COPY --chown=airflow:root dags /opt/mash/dags
 # A regular install: migrations, views, roles, expectation suites and the shipped configuration are package data;
-# pinned to the image's Airflow.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/mash
+# pinned to the image's Airflow, with the `deploy` extra (the celery provider, a Celery it works with, the Redis
+# client): the packages `make test-deployment` runs.
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" "/opt/mash[deploy]"

@@ -50,8 +50,8 @@ extract into `MASH_HOME/landing/<agency>/`, finished by a manifest. This DAG:
    once per idempotency key; a failed send is recorded and retried with backoff, and fails the task so that
    Airflow retries it too.
 
-A task that fails after its retries alerts the officers (`mash/config/night.yaml`, `alerts.to`) by email, once, and so
-does a night not finished within `deadline.finished_within_minutes` of being queued (an Airflow deadline alert);
+A task that fails after its retries (`retries` in `mash/config/night.yaml`) alerts the officers (`alerts.to`) by
+email, once, and so does a night not finished within `deadline.finished_within_minutes` of being queued (an Airflow deadline alert);
 **night_failed** then marks the run failed, though the tasks after the failed one ran on, and removes the night's
 matching work (personal data) if a failed matching run left any.
 Tasks log counts and batch ids only (and the audit's head hash), and XCom carries batch ids and counts only: no
@@ -190,7 +190,7 @@ def _held_night_alert(summary: dict) -> None:
     catchup=False,
     max_active_runs=1,
     tags=["mash", "nightly", "ingest"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5),
+    default_args={"retries": NIGHT.retries, "retry_delay": NIGHT.retry_delay,
                   "on_failure_callback": _alert_officers},
     deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=NIGHT.finished_within,
                            callback=AsyncCallback("mash.alerts.deadline_missed")) if NIGHT.finished_within else None,

@@ -45,7 +45,9 @@ class PostgresServer:
         return cls(url)
 
     @classmethod
-    def start(cls, workdir: Path) -> "PostgresServer":
+    def start(cls, workdir: Path, superuser: str = "mash", password: str | None = None) -> "PostgresServer":
+        """A new cluster; with ``password``, connections over TCP must give their role's password (SCRAM), the
+        superuser's being ``password``; without, every connection is trusted."""
         bindir = _bindir()
         datadir = workdir / "data"
         port = _free_port()
@@ -53,13 +55,21 @@ class PostgresServer:
         if as_root:
             shutil.chown(workdir, "postgres")
         run = (lambda args: ["runuser", "-u", "postgres", "--", *args]) if as_root else (lambda args: args)
-        subprocess.run(run([str(bindir / "initdb"), "-D", str(datadir), "-U", "mash", "--auth=trust",
+        auth = ["--auth=trust"]
+        if password:
+            pwfile = workdir / "superuser-password"
+            pwfile.write_text(password + "\n")
+            if as_root:
+                shutil.chown(pwfile, "postgres")
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+        subprocess.run(run([str(bindir / "initdb"), "-D", str(datadir), "-U", superuser, *auth,
                             "--encoding=UTF8", "--locale=C.UTF-8"]),
                        check=True, stdout=subprocess.DEVNULL)
         subprocess.run(run([str(bindir / "pg_ctl"), "-D", str(datadir), "-w", "-l", str(workdir / "server.log"),
                             "-o", f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"]),
                        check=True, stdout=subprocess.DEVNULL)
-        return cls(f"postgresql+psycopg://mash@127.0.0.1:{port}/postgres", datadir, bindir)
+        login = f"{superuser}:{password}" if password else superuser
+        return cls(f"postgresql+psycopg://{login}@127.0.0.1:{port}/postgres", datadir, bindir)
 
     def create_database(self, name: str) -> str:
         dbname = re.sub(r"[^a-z0-9_]", "_", name.lower())[:50]

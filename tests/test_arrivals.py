@@ -85,6 +85,8 @@ def test_a_drop_already_ingested_has_arrived(home):
      "deadline.finished_within_minutes"),
     (lambda s: s.replace("to: mash.officers@", "to: a@example.org, mash.officers@"), "alerts.to"),
     (lambda s: s.replace("version: 1", "version: 2"), "version: 1"),
+    (lambda s: s.replace("count: 2", "count: -1"), "retries.count"),
+    (lambda s: s.replace("delay_seconds: 300", "delay_seconds: 0"), "retries.delay_seconds"),
 ])
 def test_a_malformed_night_config_is_refused_naming_the_key(tmp_path, edit, key):
     path = tmp_path / "night.yaml"

@@ -56,10 +56,10 @@ def test_everything_a_service_names_exists(compose):
 
 def test_airflow_and_the_hub_use_separate_databases_and_roles(compose):
     env = compose["services"]["airflow-scheduler"]["environment"]
-    airflow_db = re.match(r"postgresql\+psycopg2://(\w+):.*@postgres/(\w+)$", env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    airflow_db = re.match(r"postgresql\+psycopg://(\w+):.*@postgres/(\w+)$", env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     hub_db = re.match(r"postgresql://(\w+):.*@postgres:5432/(\w+)$", env["AIRFLOW_CONN_MASH_DB"])
     assert airflow_db and hub_db
-    assert airflow_db.groups() == ("airflow", "airflow") and hub_db.groups() == ("mash", "mash")
+    assert airflow_db.groups() == ("airflow", "airflow") and hub_db.groups() == ("mash_night", "mash")
     init_sql = (REPO / "docker" / "postgres-init.sh").read_text(encoding="utf-8")
     assert "CREATE DATABASE airflow OWNER airflow" in init_sql and "CREATE DATABASE mash OWNER mash" in init_sql
 
@@ -85,7 +85,7 @@ def test_the_image_installs_this_project_with_the_pinned_airflow(compose):
         for path in source.split():
             assert (REPO / path).exists(), path
     install = re.search(r"pip install .* (\S+)$", dockerfile, re.M)
-    assert install and install.group(1) == "/opt/mash"      # a regular install: package data, not a checkout
+    assert install and install.group(1) == '"/opt/mash[deploy]"'    # a regular install: package data, not a checkout
 
 
 def test_every_secret_is_required_and_the_ui_listens_on_this_host_only(compose):

@@ -41,6 +41,8 @@ class NightSettings:
     finished_within: timedelta | None   # from when the run was queued; later, the officers are alerted (None: no
                                         # deadline: see DEADLINE_SWITCH)
     alerts_to: str                      # the officers' mailbox
+    retries: int = 2                    # a failed task is tried again this many times before the officers are alerted
+    retry_delay: timedelta = timedelta(minutes=5)
 
     def cutoff(self, agency: str, night: date) -> datetime:
         """When ``agency``'s drop for ``night`` is late (zoned, London)."""
@@ -56,7 +58,8 @@ def load_night_settings(path: Path | None = None) -> NightSettings:
     return NightSettings(check_every=timedelta(seconds=night.arrivals.check_every_seconds),
                          cutoffs=dict(night.arrivals.cutoffs),
                          finished_within=None if os.environ.get(DEADLINE_SWITCH) == "off" else deadline,
-                         alerts_to=night.alerts.to)
+                         alerts_to=night.alerts.to, retries=night.retries.count,
+                         retry_delay=timedelta(seconds=night.retries.delay_seconds))
 
 
 def drop_state(home: Home, engine: Engine, agency: str, night: date, now: datetime,

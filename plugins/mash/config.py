@@ -188,11 +188,18 @@ class Alerts(Strict):
     to: Mailbox
 
 
+class Retries(Strict):
+    count: Count = 2                    # a failed task is tried again this many times before the officers are alerted
+    delay_seconds: Positive = 300
+
+
 class NightFile(Strict):
-    """``night.yaml``: when each agency's drop is late, the night's deadline, and where alerts go."""
+    """``night.yaml``: when each agency's drop is late, the night's deadline, how a failed task is retried, and where
+    alerts go."""
     version: Version
     arrivals: Arrivals
     deadline: Deadline | None = None
+    retries: Retries = Retries()
     alerts: Alerts
 
 
