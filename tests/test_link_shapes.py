@@ -80,3 +80,14 @@ def test_twins_with_alike_given_names_are_told_apart_by_different_identifiers(id
     exact = dict(rows[2], given_name=labels["given_name"].index("exact"))  # one child, registered twice
     assert not twins_pattern(pd.DataFrame([exact]))[0]
 
+
+
+def test_the_generation_guard_applies_only_where_an_extract_holds_parents_beside_children(adults, tmp_path):
+    """Where no extract lists adults (the town of children; two files of people), a pair a generation apart at
+    one home is one person whose date of birth is wrong, scored like any other."""
+    assert adults[2].model.generations_guarded
+    records, _ = _night(tmp_path, "town", children=400, seed=5)
+    result = link(records)
+    assert not result.model.generations_guarded
+    assert (result.pairs["w_generation_guard"] == 0).all()
+    assert result.model.training["pairs_left_out_of_training_as_generations"] == 0
