@@ -41,7 +41,13 @@ def test_each_pass_pairs_the_records_that_share_its_key_and_no_missing_value_key
     assert "family_dob" not in found[frozenset({"amelia", "typo"})]
     assert found[frozenset({"amelia", "renamed"})] == {"dob_postcode"}
     assert found[frozenset({"nhs", "nhs-again"})] == {"nhs_number"}        # the same number, written differently
-    assert not any(pair & {"nothing", "nothing-too", "stranger"} for pair in found)
+    assert not any(pair & {"stranger"} for pair in found)
+    # records with no home are paired on their names alone, and only with others that have none
+    homeless = {"nothing", "nothing-too", "swapped"}
+    assert found[frozenset({"nothing", "nothing-too"})] == {"names_without_home"}
+    assert found[frozenset({"nothing", "swapped"})] == {"names_without_home"}
+    assert all(pair <= homeless for pair, passes in found.items() if "names_without_home" in passes)
+    assert not any(pair & {"nothing", "nothing-too"} and not pair <= homeless for pair in found)
 
 
 def test_an_incremental_run_finds_the_full_runs_pairs_that_involve_its_records():

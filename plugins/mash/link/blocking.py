@@ -74,6 +74,11 @@ def _day_month_unordered(f: Features) -> np.ndarray:
     return f.dob_year * 10_000 + low * 100 + high
 
 
+def _without_home(f: Features) -> np.ndarray:
+    """1 for a record with neither postcode nor address, 0 (no key) for the others."""
+    return ((f.postcode == "") & (f.address == "")).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class BlockingPass:
     name: str
@@ -110,6 +115,11 @@ PASSES: tuple[BlockingPass, ...] = (
     BlockingPass("dwelling_initials_any_order", lambda c: _key(c("postcode"), c("address_numbers"),
                                                                 *_initials_any_order(c)),
                  frozenset({"home"}), trains=False),
+    # Records with no home to block on (a feed without addresses): their names alone, so that a date of birth
+    # changed or missing is still found, and so that some pass leaves the date of birth free to train on.
+    # Only those records: among all, namesakes would multiply the pairs.
+    BlockingPass("names_without_home", lambda c: _key(c(_without_home), c("family"), c("given_first")),
+                 frozenset({"family_name", "given_name"})),
 )
 
 
