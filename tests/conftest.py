@@ -85,8 +85,12 @@ def postgres_server():
 
 @pytest.fixture
 def pg_url(postgres_server, request):
-    """A new, empty database on the test PostgreSQL server, as an SQLAlchemy URL."""
-    return postgres_server.create_database(request.node.name)
+    """A new, empty database on the test PostgreSQL server, as an SQLAlchemy URL. Afterwards the process's pooled
+    engine on it is closed, so that a session of hundreds of such databases holds no idle connections."""
+    from mash.store import engine_for
+    url = postgres_server.create_database(request.node.name)
+    yield url
+    engine_for(url).dispose()
 
 
 @pytest.fixture

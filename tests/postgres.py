@@ -66,7 +66,9 @@ class PostgresServer:
                             "--encoding=UTF8", "--locale=C.UTF-8"]),
                        check=True, stdout=subprocess.DEVNULL)
         subprocess.run(run([str(bindir / "pg_ctl"), "-D", str(datadir), "-w", "-l", str(workdir / "server.log"),
-                            "-o", f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"]),
+                            "-o", f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                            # a test session opens a database per test, each with its process's pooled engine
+                            "-c max_connections=300", "start"]),
                        check=True, stdout=subprocess.DEVNULL)
         login = f"{superuser}:{password}" if password else superuser
         return cls(f"postgresql+psycopg://{login}@127.0.0.1:{port}/postgres", datadir, bindir)

@@ -205,7 +205,9 @@ def test_matching_runs_even_when_an_agency_fails_and_a_failed_task_fails_the_run
     assert dag.get_task("publish_shared_view").upstream_task_ids == {"not_held", "apply_matching"}
     verdict = dag.get_task("night_failed")     # downstream of every task, so any failure fails the run
     assert verdict.trigger_rule == "one_failed" and verdict.on_failure_callback in (None, [])
-    assert verdict.upstream_task_ids == {t.task_id for t in dag.tasks} - {"night_failed"}
+    # drops_on_time is a verdict of its own (a late agency): a leaf, so it fails the run without night_failed
+    assert verdict.upstream_task_ids == {t.task_id for t in dag.tasks} - {"night_failed", "drops_on_time"}
+    assert dag.get_task("drops_on_time").downstream_task_ids == set()
 
 
 def test_notices_are_built_after_the_view_and_extract_notices_whatever_validation_did(dagbag):
