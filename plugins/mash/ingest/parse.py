@@ -1,7 +1,8 @@
 """Lossless parsing of one extract file against its contract: every record is typed and loaded, or quarantined.
 
 A record is quarantined with its row number (the header is row 1, as a spreadsheet counts) and one entry per
-problem: wrong number of fields, undecodable bytes, a required value missing, a value longer than its contract's
+problem: a quote left open (named at the row where it opened; the records after it are read as the records they
+are), wrong number of fields, undecodable bytes, a required value missing, a value longer than its contract's
 ``max_length``, a bad date, datetime, integer or Y/N flag, or a code outside its code list. Problems describe the column and the rule broken, never the value.
 A header that does not match the contract rejects the whole file.
 """
@@ -21,6 +22,7 @@ import pandas as pd
 
 from mash.contracts import TRUE_VALUES, Contract, FileSpec
 from mash.landing import CHUNK, codec
+from mash.records import Records
 
 CHUNK_ROWS = 100_000
 FIRST_DATA_ROW = 2
@@ -28,6 +30,7 @@ UNREADABLE = re.compile("[\x00\udc80-\udcff]")    # a NUL, or a byte the encodin
 FORMAT_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH", "%M": "MM", "%S": "SS"}
 WHOLE_ROW = "*"
 INTEGER = re.compile(r"[+-]?\d{1,18}")    # fits the store's 64-bit integers; no exponents or decimals
+UNTERMINATED = "a quote opened in this row and column is not closed before the next record (the row is cut here)"
 
 
 class HeaderError(ValueError):
@@ -112,10 +115,18 @@ def parse_file(path: Path, spec: FileSpec, contract: Contract, encoding: str,
     """Yield the file's records in typed chunks; raise HeaderError before the first chunk if the header is wrong."""
     clean = decodes_cleanly(path, encoding)
     with path.open(encoding=codec(encoding), errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next((record for record in reader if record), None)      # blank lines are not records
+        split = Records(handle)
+        reader = csv.reader(split)
+        header, ordinal = None, 0                   # ordinal: records read so far, blank lines included
+        for record in reader:
+            ordinal += 1
+            if record:                              # blank lines are not records
+                header = record
+                break
         if header is None:
             raise HeaderError(f"{path.name}: the file is empty (no header row)")
+        if ordinal - 1 in split.unterminated:
+            raise HeaderError(f"{path.name}: the header opens a quote that is never closed")
         if not clean and UNREADABLE.search("".join(header)):
             raise HeaderError(f"{path.name}: the header holds bytes that are not valid {encoding}")
         header = check_header(header, spec, path.name)
@@ -126,10 +137,18 @@ def parse_file(path: Path, spec: FileSpec, contract: Contract, encoding: str,
             lengths = np.fromiter(map(len, block), dtype=np.int64, count=len(block))
             numbers = last_row + np.cumsum(lengths > 0)         # blank lines are not records
             last_row = int(numbers[-1])
-            wrong = np.flatnonzero((lengths > 0) & (lengths != width))
-            problems = [Problem(int(numbers[i]), WHOLE_ROW, "wrong_field_count",
-                                f"expected {width} fields, found {lengths[i]}") for i in wrong]
-            keep = lengths == width
+            open_quote = np.zeros(len(block), dtype=bool)
+            problems = []
+            for at in sorted(o - ordinal for o in split.unterminated if ordinal <= o < ordinal + len(block)):
+                open_quote[at] = True
+                field_at = split.unterminated[ordinal + at]
+                problems.append(Problem(int(numbers[at]), header[field_at] if field_at < width else WHOLE_ROW,
+                                        "unterminated_quote", UNTERMINATED))
+            ordinal += len(block)
+            wrong = np.flatnonzero((lengths > 0) & (lengths != width) & ~open_quote)
+            problems += [Problem(int(numbers[i]), WHOLE_ROW, "wrong_field_count",
+                                 f"expected {width} fields, found {lengths[i]}") for i in wrong]
+            keep = (lengths == width) & ~open_quote
             if not keep.all():
                 block = [block[i] for i in np.flatnonzero(keep)]
                 numbers = numbers[keep]
