@@ -29,6 +29,7 @@ FIRST_DATA_ROW = 2
 UNREADABLE = re.compile("[\x00\udc80-\udcff]")    # a NUL, or a byte the encoding could not decode
 FORMAT_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH", "%M": "MM", "%S": "SS"}
 WHOLE_ROW = "*"
+OTHER_DELIMITERS = (";", "\t", "|")
 INTEGER = re.compile(r"[+-]?\d{1,18}")    # fits the store's 64-bit integers; no exponents or decimals
 UNTERMINATED = "a quote opened in this row and column is not closed before the next record (the row is cut here)"
 
@@ -87,14 +88,26 @@ def decodes_cleanly(path: Path, encoding: str) -> bool:
 def check_header(header: list[str], spec: FileSpec, file_name: str) -> list[str]:
     """The header's column names, or HeaderError.
 
-    Messages quote only the contract's own column names; a header cell that is not one of them is named by its
-    position, because a file that lost its header has a child's details in its first line.
+    Names are taken exactly: one padded with spaces or cased differently is refused with a message saying so, as is
+    a file separated by semicolons, tabs or bars. Messages quote only the contract's own column names (or a cell
+    that is one but for case or spaces); any other header cell is named by its position, because a file that lost
+    its header has a child's details in its first line.
     """
-    header = [h.strip() for h in header]
     expected = spec.column_names
-    if not set(header) & set(expected):
+    folded = {name.casefold(): name for name in expected}
+    if not {h.strip().casefold() for h in header} & set(folded):
+        if delimiter := _other_delimiter(header, expected):
+            raise HeaderError(f"{file_name}: the file uses {delimiter!r} between fields, not ','")
         raise HeaderError(f"{file_name}: the first line holds none of the {spec.name} contract's column names "
                           f"(is the header row missing?)")
+    for position, name in enumerate(header, start=1):
+        known = folded.get(name.strip().casefold())
+        if name != name.strip():
+            quoted = f" is {name!r}" if known else " has spaces around its name"
+            raise HeaderError(f"{file_name}: header column {position}{quoted}: padded names are not accepted")
+        if known and name != known:
+            raise HeaderError(f"{file_name}: header column {position} is {name!r}: names are written exactly as "
+                              f"the contract's {known!r}")
     for position, name in enumerate(header, start=1):
         if name in expected and header.index(name) != position - 1:
             raise HeaderError(f"{file_name}: column {name!r} appears more than once in the header")
@@ -108,6 +121,15 @@ def check_header(header: list[str], spec: FileSpec, file_name: str) -> list[str]
     if unexpected:
         raise HeaderError(f"{file_name}: header column {unexpected[0]} is not in the {spec.name} contract")
     return header
+
+
+def _other_delimiter(header: list[str], expected: list[str]) -> str | None:
+    """The separator a header uses instead of commas, if split by it the header names the contract's columns."""
+    line = ",".join(header)
+    for delimiter in OTHER_DELIMITERS:
+        if delimiter in line and {part.strip() for part in line.split(delimiter)} & set(expected):
+            return delimiter
+    return None
 
 
 def parse_file(path: Path, spec: FileSpec, contract: Contract, encoding: str,
