@@ -3,7 +3,9 @@
 A record is quarantined with its row number (the header is row 1, as a spreadsheet counts) and one entry per
 problem: a quote left open (named at the row where it opened; the records after it are read as the records they
 are), wrong number of fields, undecodable bytes, a required value missing, a value longer than its contract's
-``max_length``, a bad date, datetime, integer or Y/N flag, or a code outside its code list. Problems describe the column and the rule broken, never the value.
+``max_length``, mojibake (UTF-8 text read as windows-1252), a bad date, datetime, integer or Y/N flag, or a code
+outside its code list. Values are trimmed of white space and invisible characters first, so a value of only a
+zero-width space or byte order mark is empty. Problems describe the column and the rule broken, never the value.
 A header that does not match the contract rejects the whole file.
 """
 
@@ -29,6 +31,11 @@ FIRST_DATA_ROW = 2
 UNREADABLE = re.compile("[\x00\udc80-\udcff]")    # a NUL, or a byte the encoding could not decode
 FORMAT_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH", "%M": "MM", "%S": "SS"}
 WHOLE_ROW = "*"
+# Trimmed from both ends of every value: white space, and the invisible characters (zero-width space and joiners,
+# word joiner, byte order mark) that would let a required value hold nothing visible and count as present.
+BLANK = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\u200b\u200c\u200d\u2060\ufeff"
+MOJIBAKE = ("looks like UTF-8 text read as windows-1252 (such as 'Ã©' for 'é'): export the file in the encoding its "
+            "contract declares")
 OTHER_DELIMITERS = (";", "\t", "|")
 INTEGER = re.compile(r"[+-]?\d{1,18}")    # fits the store's 64-bit integers; no exponents or decimals
 UNTERMINATED = "a quote opened in this row and column is not closed before the next record (the row is cut here)"
@@ -62,6 +69,10 @@ class ParsedChunk:
     @property
     def rows_loaded(self) -> int:
         return len(self.values[0])
+
+
+def _trimmed(value: str) -> str:
+    return value.strip(BLANK)
 
 
 def human_format(fmt: str) -> str:
@@ -188,7 +199,7 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
     typed = [row_numbers]
     found = list(problems)
     for col in spec.columns:
-        values = np.array(list(map(str.strip, grid[:, position[col.name]])), dtype=object)
+        values = np.array(list(map(_trimmed, grid[:, position[col.name]])), dtype=object)
         empty = values == ""
         checks = []
         if not clean:
@@ -199,6 +210,8 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
         if col.max_length is not None:
             checks.append((np.fromiter(map(len, values), dtype=np.int64, count=len(values)) > col.max_length,
                            "too_long", f"longer than {col.max_length} characters"))
+        if col.type == "string":
+            checks.append((_mojibake(values), "mojibake", MOJIBAKE))
         converted, invalid, detail, reason = _convert(values, col, contract)
         if invalid is not None:
             checks.append((invalid & ~empty, reason, detail))
@@ -216,6 +229,22 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
     keep = ~bad
     return ParsedChunk(columns, [column[keep].tolist() for column in typed], found,
                        rows_in=len(rows) + len(problems), rows_quarantined=int(bad.sum()) + len(problems))
+
+
+def _mojibake(values: np.ndarray) -> np.ndarray:
+    """Values that are UTF-8 text decoded as windows-1252 ('Ã©' for 'é'): written back as windows-1252, their
+    bytes read as UTF-8. A name genuinely in windows-1252 ('Zoë') does not, so it is not flagged."""
+    if "".join(values).isascii():               # the usual column: nothing to look at
+        return np.zeros(len(values), dtype=bool)
+    return np.fromiter((not v.isascii() and _reads_as_utf8(v) for v in values), dtype=bool, count=len(values))
+
+
+def _reads_as_utf8(value: str) -> bool:
+    try:
+        value.encode("windows-1252").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _repeated_keys(typed: list, columns: list[str], key: tuple[str, ...], bad: np.ndarray, seen: set) -> np.ndarray:
