@@ -199,7 +199,10 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
     typed = [row_numbers]
     found = list(problems)
     for col in spec.columns:
-        values = np.array(list(map(_trimmed, grid[:, position[col.name]])), dtype=object)
+        values = np.array(list(map(str.strip, grid[:, position[col.name]])), dtype=object)
+        plain = "".join(values).isascii()       # the usual column: no invisible characters, no mojibake
+        if not plain:
+            values = np.array(list(map(_trimmed, values)), dtype=object)
         empty = values == ""
         checks = []
         if not clean:
@@ -210,7 +213,7 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
         if col.max_length is not None:
             checks.append((np.fromiter(map(len, values), dtype=np.int64, count=len(values)) > col.max_length,
                            "too_long", f"longer than {col.max_length} characters"))
-        if col.type == "string":
+        if col.type == "string" and not plain:
             checks.append((_mojibake(values), "mojibake", MOJIBAKE))
         converted, invalid, detail, reason = _convert(values, col, contract)
         if invalid is not None:
@@ -234,8 +237,6 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
 def _mojibake(values: np.ndarray) -> np.ndarray:
     """Values that are UTF-8 text decoded as windows-1252 ('Ã©' for 'é'): written back as windows-1252, their
     bytes read as UTF-8. A name genuinely in windows-1252 ('Zoë') does not, so it is not flagged."""
-    if "".join(values).isascii():               # the usual column: nothing to look at
-        return np.zeros(len(values), dtype=bool)
     return np.fromiter((not v.isascii() and _reads_as_utf8(v) for v in values), dtype=bool, count=len(values))
 
 
