@@ -200,7 +200,7 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
     found = list(problems)
     for col in spec.columns:
         values = np.array(list(map(str.strip, grid[:, position[col.name]])), dtype=object)
-        plain = "".join(values).isascii()       # the usual column: no invisible characters, no mojibake
+        plain = "".join(values.tolist()).isascii()      # the usual column: no invisible characters, no mojibake
         if not plain:
             values = np.array(list(map(_trimmed, values)), dtype=object)
         empty = values == ""
