@@ -226,6 +226,7 @@ def mash_nightly():
 
     @task(map_index_template="{{ agency }}", trigger_rule="all_done")
     def validate(agency: str) -> dict[str, int]:
+        from mash.alerts import batch_held, send_alert
         from mash.quality import validate_agency
 
         get_current_context()["agency"] = agency
@@ -233,6 +234,8 @@ def mash_nightly():
         verdicts = {"passed": 0, "warnings": 0, "rejected": 0}
         for outcome in validate_agency(agency, home, engine):
             verdicts[outcome.verdict] += 1
+            if outcome.held:
+                send_alert(batch_held(outcome.batch_id, agency, outcome.reason), home, _smtp_url(), NIGHT)
         return verdicts
 
     @task(trigger_rule="all_done", retries=0)     # the verdict on tonight's drops: retrying it would change nothing

@@ -9,11 +9,14 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
+from mash.alerts import batch_held, send_alert
 from mash.contracts import agencies, contracts
 from mash.delivery import deliver
 from mash.ingest import ingest_agency
 from mash.landing import MANIFEST_SUFFIX, seal_drop
 from mash.link.records import current_batches
+from mash.notices.extract_notice import extract_notices
+from mash.notices.settings import default_settings
 from mash.quality import validate_agency
 from mash.quality.checkpoint import data_docs_index
 from mash.quality.suites import suite_json
@@ -34,23 +37,30 @@ def _night(home, engine, night_dir, spoil=None):
     return outcomes
 
 
-def _age_health_events(home):
-    """Health's drop tonight holds only contacts more than a month old: a stale extract (critical freshness)."""
+def _rewrite_health(home, contract_file: str, change) -> None:
+    """Edit each row of one file of health's drop tonight with ``change(number, row)`` and seal the drop again."""
     folder = home.agency_landing("health")
     manifest = next(folder.glob(f"*{MANIFEST_SUFFIX}"))
     body = json.loads(manifest.read_text())
     manifest.unlink()
-    events = folder / next(f["name"] for f in body["files"] if f["contract_file"] == "events")
-    with events.open(encoding="utf-8", newline="") as handle:
+    path = folder / next(f["name"] for f in body["files"] if f["contract_file"] == contract_file)
+    with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    for row in rows:
-        row["event_date"] = (date.fromisoformat(row["event_date"]) - timedelta(days=60)).isoformat()
-    with events.open("w", encoding="utf-8", newline="") as handle:
+    for number, row in enumerate(rows):
+        change(number, row)
+    with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     seal_drop(folder, "health", date.fromisoformat(body["extract_date"]),
               {f["contract_file"]: folder / f["name"] for f in body["files"]})
+
+
+def _age_health_events(home):
+    """Health's drop tonight holds only contacts more than a month old: a stale extract (critical freshness)."""
+    def older(_, row):
+        row["event_date"] = (date.fromisoformat(row["event_date"]) - timedelta(days=60)).isoformat()
+    _rewrite_health(home, "events", older)
 
 
 def test_a_critical_failure_rejects_only_that_agencys_batch(store, home, tmp_path):
@@ -121,3 +131,44 @@ def test_a_file_referencing_an_empty_file_is_checked_not_crashed():
     out = with_referenced(conferences, s47, "s47_id", {"strategy_discussion_date": "strategy_discussion_date"})
     assert out["strategy_discussion_date"].isna().tolist() == [True, False, True]
     assert out["strategy_discussion_date"][1] == pd.Timestamp("2026-10-01")
+
+
+def _dates_of_birth_in_another_format(home):
+    """Health's persons tonight: three in five dates of birth written dd/mm/yyyy, which its contract refuses."""
+    def reformat(number, row):
+        if number % 5 < 3 and row["date_of_birth"]:
+            row["date_of_birth"] = date.fromisoformat(row["date_of_birth"]).strftime("%d/%m/%Y")
+    _rewrite_health(home, "persons", reformat)
+
+
+def test_a_batch_that_would_gut_an_agencys_data_is_held_back_from_the_second_night(engine, home, tmp_path):
+    generate(children=400, seed=5, nights=2, out=tmp_path / "synth", start=START)
+    first = _night(home, engine, tmp_path / "synth" / "night-01")
+    second = _night(home, engine, tmp_path / "synth" / "night-02", spoil=_dates_of_birth_in_another_format)
+
+    health = second["health"]
+    assert health.verdict == "rejected" and health.held
+    assert health.reason.startswith("held back, the last good batch stays current: persons: ")
+    assert f"in the last good batch {first['health'].batch_id}" in health.reason
+    assert "% of records quarantined" in health.reason
+    assert not any(o.held for a, o in second.items() if a != "health")
+    assert current_batches(engine)["health"] == first["health"].batch_id   # the officers' view keeps health
+
+    with engine.connect() as conn:
+        row = conn.execute(select(batch).where(batch.c.batch_id == health.batch_id)).mappings().one()
+        assert row["state"] == "rejected" and row["reason"] == health.reason
+        assert row["rows_quarantined"] > row["rows_in"] * 0.2            # the quarantine is kept for the agency
+    notices = extract_notices(engine, START + timedelta(days=1), START, default_settings())
+    [told] = [n for n in notices if n.key == f"rejected:{health.batch_id}"]
+    assert any(health.reason in line for line in told.lines)
+    send_alert(batch_held(health.batch_id, "health", health.reason), home, None)
+    [alert] = (home.outbox / "officers").glob("*.txt")
+    assert health.batch_id in alert.read_text() and "held back" in alert.read_text()
+
+
+def test_a_night_like_the_last_is_not_held_back(engine, home, tmp_path):
+    generate(children=400, seed=5, nights=2, out=tmp_path / "synth", start=START)
+    _night(home, engine, tmp_path / "synth" / "night-01")
+    second = _night(home, engine, tmp_path / "synth" / "night-02")
+    assert not any(o.held for o in second.values())
+    assert current_batches(engine) == {a: o.batch_id for a, o in second.items()}

@@ -1,5 +1,6 @@
 """Alerts to the information-sharing officers: a task of the nightly run that failed for good (after its retries), a
-night not finished by its deadline (``mash/config/night.yaml``), or a night whose matching was held for approval.
+night not finished by its deadline (``mash/config/night.yaml``), a night whose matching was held for approval, or a
+batch held back because it would gut its agency's data.
 
 An alert carries ids and counts only: the run, the task and its agency, the try, the error's type (never its
 message, which could quote a value from an extract), and the night's batches with their states and row counts. It
@@ -95,6 +96,14 @@ def night_held(run_id: str, reasons: list[str]) -> Alert:
                         "An agency's system migration that re-keyed its records is the usual cause. Approve it (in "
                         "Airflow under Required Actions, or `mash match approve RUN --by NAME --reason TEXT`) or "
                         "reject it (`mash match reject ...`): see docs/operations.md, 'A held night'."))
+
+
+def batch_held(batch_id: str, agency: str, reason: str) -> Alert:
+    """A batch held back as gutting its agency's data (:mod:`mash.quality.hold_back`); the reason holds counts only."""
+    return Alert(key=f"batch-held:{batch_id}", subject=f"MASH alert: {agency} batch {batch_id} held back",
+                 lines=(f"The {agency} batch {batch_id} was not made current: {reason}.",
+                        f"The shared views keep using {agency}'s last good batch; the agency has been sent the "
+                        "reason. See docs/operations.md, 'A batch held back'."))
 
 
 def send_alert(alert: Alert, home: Home, url: str | None, settings: NightSettings | None = None) -> bool:

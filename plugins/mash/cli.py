@@ -53,6 +53,8 @@ def cmd_ingest(args, home: Home) -> int:
 
 
 def cmd_validate(args, home: Home) -> int:
+    from mash.alerts import batch_held, send_alert
+    from mash.notices.sending import smtp_url
     from mash.quality import validate_agency
     from mash.quality.checkpoint import data_docs_index
     engine = _store(home)
@@ -61,6 +63,8 @@ def cmd_validate(args, home: Home) -> int:
         for outcome in validate_agency(agency, home, engine):
             print(json.dumps(outcome.as_dict()))
             rejected |= outcome.verdict == "rejected"
+            if outcome.held:
+                send_alert(batch_held(outcome.batch_id, agency, outcome.reason), home, smtp_url())
     print(f"data docs: {data_docs_index(home)}", file=sys.stderr)
     return 1 if rejected and args.strict else 0
 

@@ -211,6 +211,13 @@ class Volume(Strict):
     upper: Annotated[float, Field(ge=0)]
 
 
+class HoldBack(Strict):
+    """A batch that would gut an agency's data is held back (see ``mash.quality.hold_back``)."""
+    persons_lower: Annotated[float, Field(gt=0, le=1)]
+    quarantine_rise: Annotated[float, Field(gt=0, le=1)]
+    min_rows: Count
+
+
 def _contract_file(value: str) -> str:
     agency, _, file = value.partition(".")
     if agency not in contracts() or file not in {spec.name for spec in contracts()[agency].files}:
@@ -226,6 +233,7 @@ class QualityFile(Strict):
     expected_birth_overdue_days: Count
     freshness_days: dict[Annotated[str, AfterValidator(_contract_file)], Count]
     volume: Volume
+    hold_back: HoldBack
     on_time_days: Count
     # the board report shows counts from 1 to this as 'c', with secondary suppression (mash.report.suppression)
     board_suppress_up_to: Positive = 4

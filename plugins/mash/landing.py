@@ -12,7 +12,6 @@ being written is waited for rather than taken in half.
 
 from __future__ import annotations
 
-import csv
 import errno
 import hashlib
 import json
@@ -25,6 +24,8 @@ from typing import Annotated, BinaryIO, Callable
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from mash import records
 
 MANIFEST_SUFFIX = ".manifest.json"
 MAX_NAME = 200
@@ -75,9 +76,10 @@ def sha256_of(path: Path) -> str:
 
 
 def count_records(path: Path, encoding: str) -> int:
-    """Data records in a CSV file, as the CSV reader sees them: the header and blank lines are not records."""
+    """Data records in a CSV file as its agency wrote them: the header and blank lines are not records, and a quote
+    left open does not swallow the records after it (see ``mash.records``)."""
     with path.open(encoding=codec(encoding), errors="surrogateescape", newline="") as handle:
-        return max(sum(1 for record in csv.reader(handle) if record) - 1, 0)
+        return records.count_records(handle)
 
 
 def codec(encoding: str) -> str:

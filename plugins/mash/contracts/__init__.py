@@ -104,6 +104,8 @@ def _column(raw: dict, where: str, lists: dict) -> Column:
     if col.max_length is not None and (col.type != "string" or not isinstance(col.max_length, int)
                                        or col.max_length < 1):
         raise ContractError(f"{where}: max_length must be a positive whole number, on a string column")
+    if col.type == "string" and col.max_length is None:     # an unbounded value can hide the records after it
+        raise ContractError(f"{where}: a string column needs a max_length")
     if col.type in {"code", "codes"} and col.codes not in lists:
         raise ContractError(f"{where}: code list {col.codes!r} is not defined in codes.yaml")
     return col

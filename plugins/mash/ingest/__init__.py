@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
-from mash.archive import archive_file
+from mash.archive import ArchiveError, archive_file
 from mash.contracts import ENCODINGS, Contract, contracts
 from mash.home import Home
 from mash.ingest.lock import agency_lock
@@ -84,6 +84,9 @@ def _ingest_waiting(agency: str, home: Home, engine: Engine, now: datetime | Non
     for path in waiting_manifests(home.agency_landing(agency)):
         try:
             outcomes.append(ingest_drop(path, contract, home, engine, now))
+        except ArchiveError as exc:             # the hub's disk, not the drop: it stays in landing for a rerun
+            failures.append(f"drop {path.name} was not taken in: {exc}")
+            log.error("%s: %s; its files stay in the landing zone", agency, failures[-1])
         except Exception as exc:
             # The message of an unexpected error may quote a value from the file: only its type is logged; the
             # traceback goes to a file only the hub's account can read.

@@ -1,8 +1,11 @@
 """Lossless parsing of one extract file against its contract: every record is typed and loaded, or quarantined.
 
 A record is quarantined with its row number (the header is row 1, as a spreadsheet counts) and one entry per
-problem: wrong number of fields, undecodable bytes, a required value missing, a value longer than its contract's
-``max_length``, a bad date, datetime, integer or Y/N flag, or a code outside its code list. Problems describe the column and the rule broken, never the value.
+problem: a quote left open (named at the row where it opened; the records after it are read as the records they
+are), wrong number of fields, undecodable bytes, a required value missing, a value longer than its contract's
+``max_length``, mojibake (UTF-8 text read as windows-1252), a bad date, datetime, integer or Y/N flag, or a code
+outside its code list. Values are trimmed of white space and invisible characters first, so a value of only a
+zero-width space or byte order mark is empty. Problems describe the column and the rule broken, never the value.
 A header that does not match the contract rejects the whole file.
 """
 
@@ -21,13 +24,21 @@ import pandas as pd
 
 from mash.contracts import TRUE_VALUES, Contract, FileSpec
 from mash.landing import CHUNK, codec
+from mash.records import Records
 
 CHUNK_ROWS = 100_000
 FIRST_DATA_ROW = 2
 UNREADABLE = re.compile("[\x00\udc80-\udcff]")    # a NUL, or a byte the encoding could not decode
 FORMAT_WORDS = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH", "%M": "MM", "%S": "SS"}
 WHOLE_ROW = "*"
+# Trimmed from both ends of every value: white space, and the invisible characters (zero-width space and joiners,
+# word joiner, byte order mark) that would let a required value hold nothing visible and count as present.
+BLANK = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\u200b\u200c\u200d\u2060\ufeff"
+MOJIBAKE = ("looks like UTF-8 text read as windows-1252 (such as 'Ã©' for 'é'): export the file in the encoding its "
+            "contract declares")
+OTHER_DELIMITERS = (";", "\t", "|")
 INTEGER = re.compile(r"[+-]?\d{1,18}")    # fits the store's 64-bit integers; no exponents or decimals
+UNTERMINATED = "a quote opened in this row and column is not closed before the next record (the row is cut here)"
 
 
 class HeaderError(ValueError):
@@ -60,6 +71,10 @@ class ParsedChunk:
         return len(self.values[0])
 
 
+def _trimmed(value: str) -> str:
+    return value.strip(BLANK)
+
+
 def human_format(fmt: str) -> str:
     for directive, word in FORMAT_WORDS.items():
         fmt = fmt.replace(directive, word)
@@ -84,14 +99,26 @@ def decodes_cleanly(path: Path, encoding: str) -> bool:
 def check_header(header: list[str], spec: FileSpec, file_name: str) -> list[str]:
     """The header's column names, or HeaderError.
 
-    Messages quote only the contract's own column names; a header cell that is not one of them is named by its
-    position, because a file that lost its header has a child's details in its first line.
+    Names are taken exactly: one padded with spaces or cased differently is refused with a message saying so, as is
+    a file separated by semicolons, tabs or bars. Messages quote only the contract's own column names (or a cell
+    that is one but for case or spaces); any other header cell is named by its position, because a file that lost
+    its header has a child's details in its first line.
     """
-    header = [h.strip() for h in header]
     expected = spec.column_names
-    if not set(header) & set(expected):
+    folded = {name.casefold(): name for name in expected}
+    if not {h.strip().casefold() for h in header} & set(folded):
+        if delimiter := _other_delimiter(header, expected):
+            raise HeaderError(f"{file_name}: the file uses {delimiter!r} between fields, not ','")
         raise HeaderError(f"{file_name}: the first line holds none of the {spec.name} contract's column names "
                           f"(is the header row missing?)")
+    for position, name in enumerate(header, start=1):
+        known = folded.get(name.strip().casefold())
+        if name != name.strip():
+            quoted = f" is {name!r}" if known else " has spaces around its name"
+            raise HeaderError(f"{file_name}: header column {position}{quoted}: padded names are not accepted")
+        if known and name != known:
+            raise HeaderError(f"{file_name}: header column {position} is {name!r}: names are written exactly as "
+                              f"the contract's {known!r}")
     for position, name in enumerate(header, start=1):
         if name in expected and header.index(name) != position - 1:
             raise HeaderError(f"{file_name}: column {name!r} appears more than once in the header")
@@ -107,15 +134,32 @@ def check_header(header: list[str], spec: FileSpec, file_name: str) -> list[str]
     return header
 
 
+def _other_delimiter(header: list[str], expected: list[str]) -> str | None:
+    """The separator a header uses instead of commas, if split by it the header names the contract's columns."""
+    line = ",".join(header)
+    for delimiter in OTHER_DELIMITERS:
+        if delimiter in line and {part.strip() for part in line.split(delimiter)} & set(expected):
+            return delimiter
+    return None
+
+
 def parse_file(path: Path, spec: FileSpec, contract: Contract, encoding: str,
                chunk_rows: int = CHUNK_ROWS) -> Iterator[ParsedChunk]:
     """Yield the file's records in typed chunks; raise HeaderError before the first chunk if the header is wrong."""
     clean = decodes_cleanly(path, encoding)
     with path.open(encoding=codec(encoding), errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next((record for record in reader if record), None)      # blank lines are not records
+        split = Records(handle)
+        reader = csv.reader(split)
+        header, ordinal = None, 0                   # ordinal: records read so far, blank lines included
+        for record in reader:
+            ordinal += 1
+            if record:                              # blank lines are not records
+                header = record
+                break
         if header is None:
             raise HeaderError(f"{path.name}: the file is empty (no header row)")
+        if ordinal - 1 in split.unterminated:
+            raise HeaderError(f"{path.name}: the header opens a quote that is never closed")
         if not clean and UNREADABLE.search("".join(header)):
             raise HeaderError(f"{path.name}: the header holds bytes that are not valid {encoding}")
         header = check_header(header, spec, path.name)
@@ -126,10 +170,18 @@ def parse_file(path: Path, spec: FileSpec, contract: Contract, encoding: str,
             lengths = np.fromiter(map(len, block), dtype=np.int64, count=len(block))
             numbers = last_row + np.cumsum(lengths > 0)         # blank lines are not records
             last_row = int(numbers[-1])
-            wrong = np.flatnonzero((lengths > 0) & (lengths != width))
-            problems = [Problem(int(numbers[i]), WHOLE_ROW, "wrong_field_count",
-                                f"expected {width} fields, found {lengths[i]}") for i in wrong]
-            keep = lengths == width
+            open_quote = np.zeros(len(block), dtype=bool)
+            problems = []
+            for at in sorted(o - ordinal for o in split.unterminated if ordinal <= o < ordinal + len(block)):
+                open_quote[at] = True
+                field_at = split.unterminated[ordinal + at]
+                problems.append(Problem(int(numbers[at]), header[field_at] if field_at < width else WHOLE_ROW,
+                                        "unterminated_quote", UNTERMINATED))
+            ordinal += len(block)
+            wrong = np.flatnonzero((lengths > 0) & (lengths != width) & ~open_quote)
+            problems += [Problem(int(numbers[i]), WHOLE_ROW, "wrong_field_count",
+                                 f"expected {width} fields, found {lengths[i]}") for i in wrong]
+            keep = (lengths == width) & ~open_quote
             if not keep.all():
                 block = [block[i] for i in np.flatnonzero(keep)]
                 numbers = numbers[keep]
@@ -148,6 +200,9 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
     found = list(problems)
     for col in spec.columns:
         values = np.array(list(map(str.strip, grid[:, position[col.name]])), dtype=object)
+        plain = "".join(values.tolist()).isascii()      # the usual column: no invisible characters, no mojibake
+        if not plain:
+            values = np.array(list(map(_trimmed, values)), dtype=object)
         empty = values == ""
         checks = []
         if not clean:
@@ -158,6 +213,8 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
         if col.max_length is not None:
             checks.append((np.fromiter(map(len, values), dtype=np.int64, count=len(values)) > col.max_length,
                            "too_long", f"longer than {col.max_length} characters"))
+        if col.type == "string" and not plain:
+            checks.append((_mojibake(values), "mojibake", MOJIBAKE))
         converted, invalid, detail, reason = _convert(values, col, contract)
         if invalid is not None:
             checks.append((invalid & ~empty, reason, detail))
@@ -175,6 +232,20 @@ def _typed_chunk(rows, numbers, problems, header, spec, contract, encoding, clea
     keep = ~bad
     return ParsedChunk(columns, [column[keep].tolist() for column in typed], found,
                        rows_in=len(rows) + len(problems), rows_quarantined=int(bad.sum()) + len(problems))
+
+
+def _mojibake(values: np.ndarray) -> np.ndarray:
+    """Values that are UTF-8 text decoded as windows-1252 ('Ã©' for 'é'): written back as windows-1252, their
+    bytes read as UTF-8. A name genuinely in windows-1252 ('Zoë') does not, so it is not flagged."""
+    return np.fromiter((not v.isascii() and _reads_as_utf8(v) for v in values), dtype=bool, count=len(values))
+
+
+def _reads_as_utf8(value: str) -> bool:
+    try:
+        value.encode("windows-1252").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _repeated_keys(typed: list, columns: list[str], key: tuple[str, ...], bad: np.ndarray, seen: set) -> np.ndarray:

@@ -5,7 +5,8 @@ batch against ``mash/quality/expectations/<agency>/<file>.json`` (see ``suites``
 expectation has a severity. A failed **critical** expectation rejects the batch: its state becomes ``rejected`` with
 a reason naming the file, expectation, column and counts (never a value), so the agency's last good batch stays the
 one the hub publishes and the reason is kept for the agency's notice; its rows stay in the store, nothing is lost.
-A failed **warning** is recorded and reported. Every check's result is stored per batch (``quality_check``), with
+A batch that would gut the agency's data compared with its last good batch (``hold_back``) is rejected the same way,
+from the first night on. A failed **warning** is recorded and reported. Every check's result is stored per batch (``quality_check``), with
 the verdict (``quality_validation``), so that trends can be drawn. A rerun validates nothing twice.
 """
 
@@ -21,6 +22,7 @@ from mash.contracts import contracts
 from mash.home import Home
 from mash.quality.checkpoint import gx_project, run_suite
 from mash.quality.frames import batch_frames, with_derived
+from mash.quality.hold_back import hold_back_reason
 from mash.quality.suites import Thresholds, load_suite, parameters
 from mash.store.schema import batch, batch_file, quality_check, quality_validation
 
@@ -58,6 +60,7 @@ class QualityOutcome:
     critical_failed: int
     warnings_failed: int
     reason: str | None = None
+    held: bool = False              # held back as gutting the agency's data (mash.quality.hold_back)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +107,7 @@ def validate_batch(row, home: Home, engine: Engine, thresholds: Thresholds) -> Q
     with engine.connect() as conn:
         frames = with_derived(contract.agency, batch_frames(conn, contract, row["batch_id"]))
         histories = {spec.name: _history(conn, row, spec.name, thresholds.history_nights) for spec in contract.files}
+        held = hold_back_reason(conn, row, contract, thresholds)
     checks: list[Check] = []
     with gx_project(home) as context:
         for spec in contract.files:
@@ -112,10 +116,11 @@ def validate_batch(row, home: Home, engine: Engine, thresholds: Thresholds) -> Q
             checks += check_file(context, contract.agency, spec.name, frames[spec.name], params, row["batch_id"])
     failed_critical = [c for c in checks if not c.success and c.severity == "critical"]
     failed_warning = [c for c in checks if not c.success and c.severity != "critical"]
-    verdict = "rejected" if failed_critical else "warnings" if failed_warning else "passed"
-    reason = None
+    verdict = "rejected" if failed_critical or held else "warnings" if failed_warning else "passed"
+    reasons = [held] if held else []
     if failed_critical:
-        reason = "failed critical data-quality checks: " + "; ".join(c.describe() for c in failed_critical)
+        reasons.append("failed critical data-quality checks: " + "; ".join(c.describe() for c in failed_critical))
+    reason = "; ".join(reasons) or None
     now = datetime.now(timezone.utc)
     with engine.begin() as conn:
         conn.execute(insert(quality_validation).values(
@@ -131,7 +136,7 @@ def validate_batch(row, home: Home, engine: Engine, thresholds: Thresholds) -> Q
             conn.execute(update(batch).where(batch.c.batch_id == row["batch_id"])
                          .values(state="rejected", reason=reason))
     outcome = QualityOutcome(row["batch_id"], row["agency"], verdict, len(checks), len(failed_critical),
-                             len(failed_warning), reason)
+                             len(failed_warning), reason, held=held is not None)
     log.info("%s: batch %s %s: %d checks, %d critical failed, %d warnings", row["agency"], row["batch_id"], verdict,
              len(checks), len(failed_critical), len(failed_warning))
     return outcome

@@ -38,6 +38,9 @@ class Thresholds:
     upper: float
     on_time_days: int
     board_suppress_up_to: int
+    hold_persons_lower: float
+    hold_quarantine_rise: float
+    hold_min_rows: int
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Thresholds":
@@ -46,7 +49,8 @@ class Thresholds:
         q: QualityFile = config.load("quality.yaml", path=path).value
         return cls(q.oldest_child_years, q.expected_birth_within_days, q.expected_birth_overdue_days,
                    dict(q.freshness_days), q.volume.history_nights, q.volume.min_history, q.volume.min_rows,
-                   q.volume.lower, q.volume.upper, q.on_time_days, q.board_suppress_up_to)
+                   q.volume.lower, q.volume.upper, q.on_time_days, q.board_suppress_up_to,
+                   q.hold_back.persons_lower, q.hold_back.quarantine_rise, q.hold_back.min_rows)
 
 
 def suite_path(agency: str, file: str) -> Path:
