@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 import yaml
+from cryptography.fernet import Fernet
 
 from tests.postgres import PostgresServer
 from tests.smtp import free_port
@@ -55,12 +56,12 @@ def wait_until(check: Callable[[], object], seconds: float, what: str, every: fl
 class Deployment:
     """Start with :meth:`start`, always :meth:`stop` (a ``finally``): it stops what was started, whatever failed."""
 
-    def __init__(self, root: Path, smtp_url: str, night_config: Path, partitions: int = 2):
+    def __init__(self, root: Path, smtp_url: str, config_dir: Path, partitions: int = 2):
         self.root = root
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.smtp_url = smtp_url
-        self.night_config = night_config
+        self.config_dir = config_dir
         self.partitions = partitions
         self.postgres: PostgresServer | None = None
         self.processes: dict[str, subprocess.Popen] = {}
@@ -68,6 +69,7 @@ class Deployment:
         self.api_port = free_port()
         self.health_port = free_port()                 # the scheduler's health check
         self.jwt_secret = secrets.token_urlsafe(32)
+        self.fernet_key = Fernet.generate_key().decode()
         self._token: str | None = None
 
     # -- the services -------------------------------------------------------------------------------------------
@@ -125,6 +127,7 @@ class Deployment:
         and paths for the services' names and the image's folders; then what differs here, each with its reason."""
         secrets_ = {"AIRFLOW_DB_PASSWORD": self.passwords["airflow"], "MASH_DB_PASSWORD": self.passwords["mash"],
                     "MASH_HUB_DB_PASSWORD": self.passwords["mash_night"],
+                    "AIRFLOW__CORE__FERNET_KEY": self.fernet_key, "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
                     "MASH_SMTP_URL": self.smtp_url}
         places = {"@postgres:5432/": f"@127.0.0.1:{self._pg_port()}/", "@postgres/": f"@127.0.0.1:{self._pg_port()}/",
                   "redis://redis:6379/": f"redis://127.0.0.1:{self.redis_port}/",
@@ -146,8 +149,6 @@ class Deployment:
             "PATH": f"{BIN}:{os.environ['PATH']}",
             "PYTHONPATH": str(REPO / "plugins"),       # this checkout's mash, as the image's installed one
             "AIRFLOW_HOME": str(home),
-            # from .env in a deployment
-            "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
             "MASH_MATCH_PARTITIONS": str(self.partitions),
             # the API server on this host only, at a free port (the compose file publishes the container's 8080)
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -161,7 +162,7 @@ class Deployment:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "false",   # runs are triggered here, not at 01:30
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",        # a shared machine of 2 cores
-            "MASH_NIGHT_CONFIG": str(self.night_config),        # retries a second apart, not five minutes
+            "MASH_CONFIG_DIR": str(self.config_dir),        # retries a second apart, not five minutes
         }
 
     @property

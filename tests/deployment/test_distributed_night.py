@@ -57,14 +57,17 @@ class Nights:
         return json.loads(self.deployment.mash("status", "--json"))
 
 
-def _night_config(folder: Path) -> Path:
-    """The shipped night settings with a retry one second after a failure instead of five minutes."""
-    shipped = (REPO / "plugins" / "mash" / "config" / "night.yaml").read_text(encoding="utf-8")
-    path = folder / "night.yaml"
-    path.write_text(shipped.replace("count: 2", "count: 1").replace("delay_seconds: 300", "delay_seconds: 1"),
-                    encoding="utf-8")
-    assert path.read_text() != shipped
-    return path
+def _config_dir(folder: Path) -> Path:
+    """The partnership's configuration (MASH_CONFIG_DIR): the shipped files, with a retry one second after a failure
+    instead of five minutes."""
+    config = folder / "config"
+    shutil.copytree(REPO / "plugins" / "mash" / "config", config)
+    night = config / "night.yaml"
+    shipped = night.read_text(encoding="utf-8")
+    night.write_text(shipped.replace("count: 2", "count: 1").replace("delay_seconds: 300", "delay_seconds: 1"),
+                     encoding="utf-8")
+    assert night.read_text() != shipped
+    return config
 
 
 def _run_night(deployment: Deployment, night: str) -> None:
@@ -85,7 +88,7 @@ def nights(request):
     root = Path(tempfile.mkdtemp(prefix="mash-deployment-"))
     os.chmod(root, 0o755)           # PostgreSQL, run as its own user when the tests run as root, must reach it
     with SmtpServer() as smtp:
-        deployment = Deployment(root, smtp.url, _night_config(root))
+        deployment = Deployment(root, smtp.url, _config_dir(root))
         try:
             deployment.start()
             wait_until(lambda: deployment.dag_parsed(DAG), 300, f"the dag-processor parsing {DAG}")
