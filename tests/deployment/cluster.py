@@ -135,7 +135,7 @@ class Deployment:
                   "/opt/mash/": f"{REPO}/", "/var/lib/mash": str(self.mash_home)}
         env = {}
         for name, value in compose()["x-airflow-common"]["environment"].items():
-            value = re.sub(r"\$\{(\w+)[^}]*\}", lambda m: secrets_[m.group(1)], str(value))
+            value = re.sub(r"\$\{(\w+)(:[-?])?([^}]*)\}", lambda m: _substituted(m, secrets_), str(value))
             for service, here in places.items():
                 value = value.replace(service, here)
             env[name] = value
@@ -248,3 +248,14 @@ class Deployment:
             if error.code == 404:
                 return False
             raise
+
+
+def _substituted(reference: re.Match, values: dict[str, str]) -> str:
+    """A ``${NAME}``, ``${NAME:?message}`` or ``${NAME:-default}`` of the compose file, as docker compose would
+    resolve it from .env (``values``): a required one missing is an error here too."""
+    name, operator, rest = reference.groups()
+    if name in values:
+        return values[name]
+    if operator == ":-":
+        return rest
+    raise KeyError(f"{name} is required by docker-compose.yml: give the deployment test a value for it")
