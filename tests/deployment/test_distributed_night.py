@@ -4,7 +4,7 @@ AIRFLOW_CONN_MASH_DB=postgresql://... as docker-compose.yml gives it, matching i
 notices and alerts delivered to a real SMTP server.
 
 Night 1: every agency drops. Night 2: schools do not drop (their cut-off has passed: the sensor reports them late)
-and the shared work folder of the matching is unusable (a file stands where the folder should be mounted), so the
+and the matching's shared work folder is unusable (a file stands where its partitions' folder should be), so the
 matching's first task fails on both of its tries and the officers are alerted, once. Each run is triggered through
 the REST API and waited for with a bounded poll.
 """
@@ -103,9 +103,9 @@ def nights(request):
 
             deployment.mash("deliver", str(root / "synth" / "night-02"))
             shutil.rmtree(deployment.mash_home / "landing" / LATE_AGENCY)
-            work = deployment.mash_home / "work"
-            shutil.rmtree(work)
-            work.write_text("not the shared work folder\n")
+            partitions = deployment.mash_home / "work" / "match"     # where the partitions' work is shared
+            shutil.rmtree(partitions, ignore_errors=True)
+            partitions.write_text("not the shared work folder\n")
             _run_night(deployment, NIGHTS[1])
             assert wait_until(lambda: _finished(deployment, NIGHTS[1]), RUN_TIMEOUT, "night 2 finished")
             yield Nights(deployment, smtp, queued_after)
