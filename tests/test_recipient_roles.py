@@ -5,6 +5,7 @@ the officers read the audit; the hub's own login runs whole nights and cannot re
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import psycopg
@@ -151,7 +152,13 @@ def test_a_recipient_connects_but_may_create_nothing_to_spy_with(police):
 def peek(published, police):
     """The strongest form of the attack, whatever the grants: the cheap noticing function exists and the police
     may call it (as if a careless administrator had installed it)."""
-    engine, _ = published
+    with lured(published[0]) as function:
+        yield function
+
+
+@contextmanager
+def lured(engine):
+    """The cheap noticing function in a schema of its own, callable by the police; removed afterwards."""
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP SCHEMA IF EXISTS lure CASCADE")
         conn.exec_driver_sql("CREATE SCHEMA lure")

@@ -33,7 +33,7 @@ from mash.sharing.policy import default_policy
 from mash.sharing.public_interest import record_decision
 from mash.sharing.publication import publish
 from mash.store import migrate
-from tests.test_recipient_roles import CHEAP_PEEK, Attacker, _login, _owner_rows
+from tests.test_recipient_roles import Attacker, _login, _owner_rows, lured
 from tests.views import NIGHT, populate_town
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,16 +132,8 @@ def test_a_recipient_sees_other_sessions_but_not_their_queries(police, hub):
 @pytest.fixture
 def peek(town):
     """The cheap noticing function, installed by a careless administrator and callable by the police."""
-    engine, _ = town
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA IF EXISTS lure CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA lure")
-        conn.exec_driver_sql(CHEAP_PEEK.format(schema="lure").replace("%", "%%"))
-        conn.exec_driver_sql("GRANT USAGE ON SCHEMA lure TO mash_police")
-        conn.exec_driver_sql("GRANT EXECUTE ON FUNCTION lure.peek TO mash_police")
-    yield "lure.peek"
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA lure CASCADE")
+    with lured(town[0]) as function:
+        yield function
 
 
 @pytest.mark.parametrize("shape", [
